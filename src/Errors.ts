@@ -1,0 +1,100 @@
+/**
+ * The typed failures of the store. A driver error becomes one of these once,
+ * at the backend boundary; callers never see a raw SQL error.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import * as ExpectedVersion from "./ExpectedVersion.js"
+
+/**
+ * The stream was not at the expected version. Nothing of the append was stored.
+ *
+ * `actual` is the stream's version when the conflict was seen (0: no stream). It
+ * is absent only when PostgreSQL itself detected the conflict as a
+ * serialization failure inside a REPEATABLE READ or SERIALIZABLE transaction,
+ * where the store can no longer read the stream.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConcurrencyError extends Schema.TaggedError<ConcurrencyError>()("ConcurrencyError", {
+  streamId: Schema.String,
+  expected: ExpectedVersion.ExpectedVersion,
+  actual: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    const actual = this.actual === undefined
+      ? "it was changed concurrently"
+      : this.actual === 0
+      ? "it does not exist"
+      : `it is at version ${this.actual}`
+    return `Stream "${this.streamId}" was expected at ${ExpectedVersion.format(this.expected)}, but ${actual}`
+  }
+}
+
+/**
+ * An event id that the append carries is already stored somewhere else: in
+ * another stream, at another version, or as part of a different append. A retry
+ * of the very same append at the same place is not an error (it succeeds and
+ * stores nothing).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("DuplicateEventId", {
+  streamId: Schema.String,
+  eventId: Schema.String,
+  existingStreamId: Schema.optional(Schema.String),
+  existingVersion: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    const where = this.existingStreamId === undefined
+      ? "already stored"
+      : `already stored in stream "${this.existingStreamId}" at version ${this.existingVersion}`
+    return `Event ${this.eventId} appended to "${this.streamId}" is ${where}`
+  }
+}
+
+/**
+ * The stream has no events.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamNotFound extends Schema.TaggedError<StreamNotFound>()("StreamNotFound", {
+  streamId: Schema.String
+}) {
+  override get message(): string {
+    return `Stream "${this.streamId}" was not found`
+  }
+}
+
+/**
+ * The caller passed something the store refuses. Raised before anything touches
+ * the database, so the store is unchanged.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid ${this.field}: ${this.reason}`
+  }
+}
+
+/**
+ * The database failed in a way the caller cannot fix by changing the input:
+ * a lost connection, a timeout, a deadlock. `cause` is the underlying error
+ * (usually an `SqlError` whose `cause.code` is the SQLSTATE).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}

@@ -1,0 +1,53 @@
+/**
+ * What a writer hands to `append`.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Metadata stored beside every event. `correlationId` and `causationId` are
+ * the store's own keys; any other JSON-serialisable key is the caller's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventMetadata {
+  readonly correlationId?: string | undefined
+  readonly causationId?: string | undefined
+  readonly [key: string]: unknown
+}
+
+/**
+ * An event to append.
+ *
+ * - `eventId`: a UUID; generated when absent. Give one to make retries
+ *   idempotent: appending the same ids again at the same place stores nothing.
+ * - `data`: a JSON value (plain objects, arrays, strings, finite numbers,
+ *   booleans, null). Encode richer values first, for example with `Schema`.
+ * - `schemaVersion`: the version of the event type's schema the data is
+ *   encoded with (default 1).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventData {
+  readonly eventId?: string | undefined
+  readonly eventType: string
+  readonly schemaVersion?: number | undefined
+  readonly data: unknown
+  readonly metadata?: EventMetadata | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  eventType: string,
+  data: unknown,
+  options?: {
+    readonly eventId?: string | undefined
+    readonly schemaVersion?: number | undefined
+    readonly metadata?: EventMetadata | undefined
+  }
+): EventData => ({ eventType, data, ...options })

@@ -1,0 +1,335 @@
+/**
+ * Input checks shared by every backend, so that each refuses the same things
+ * with the same `InvalidInput`, before anything is written.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import { InvalidInput } from "./Errors.js"
+import type { EventData } from "./EventData.js"
+import type { ListStreamsOptions, ReadAllOptions, ReadStreamOptions } from "./EventStore.js"
+import * as ExpectedVersion from "./ExpectedVersion.js"
+import * as StreamId from "./StreamId.js"
+
+/**
+ * An event that passed every check, with its JSON already serialised once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PreparedEvent {
+  readonly eventId: string
+  readonly eventType: string
+  readonly schemaVersion: number
+  readonly data: string
+  readonly metadata: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PreparedAppend {
+  readonly streamId: string
+  readonly category: string
+  readonly expected: ExpectedVersion.ExpectedVersion
+  readonly events: readonly [PreparedEvent, ...Array<PreparedEvent>]
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limits {
+  /** The largest `data` plus `metadata` of one event, in UTF-8 bytes. */
+  readonly maxEventBytes: number
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultLimits: Limits = { maxEventBytes: 1024 * 1024 }
+
+const maxNameLength = 255
+const maxDepth = 512
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+// eslint-disable-next-line no-control-regex
+const controlCharacters = /[\u0000-\u001f\u007f]/
+
+const invalid = (field: string, reason: string) => new InvalidInput({ field, reason })
+
+const checkName = (field: string, value: unknown): InvalidInput | undefined => {
+  if (typeof value !== "string" || value.length === 0) return invalid(field, "must be a non-empty string")
+  if (value.length > maxNameLength) return invalid(field, `must be at most ${maxNameLength} characters`)
+  if (controlCharacters.test(value)) return invalid(field, "must not contain control characters")
+  if (!value.isWellFormed()) return invalid(field, "must be well-formed Unicode")
+  return undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const streamId = (value: unknown): Effect.Effect<string, InvalidInput> => {
+  const error = checkName("streamId", value)
+  return error ? Effect.fail(error) : Effect.succeed(value as string)
+}
+
+/**
+ * Why `value` is not a JSON value that PostgreSQL's `jsonb` stores unchanged,
+ * or `undefined` when it is. `JSON.stringify` alone would silently drop
+ * functions, turn `NaN` into `null` and throw on bigints and cycles.
+ */
+const jsonProblem = (value: unknown, path: string, ancestors: Set<object>, depth: number): string | undefined => {
+  switch (typeof value) {
+    case "string":
+      if (value.includes("\u0000")) return `${path} contains a NUL character, which jsonb cannot store`
+      if (!value.isWellFormed()) return `${path} is not well-formed Unicode (lone surrogate)`
+      return undefined
+    case "boolean":
+      return undefined
+    case "number":
+      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot represent`
+    case "object": {
+      if (value === null) return undefined
+      if (depth > maxDepth) return `${path} is nested deeper than ${maxDepth} levels`
+      if (ancestors.has(value)) return `${path} is a circular reference`
+      const proto: unknown = Object.getPrototypeOf(value)
+      const isArray = Array.isArray(value)
+      if (!isArray && proto !== Object.prototype && proto !== null) {
+        const name = (value as { constructor?: { name?: unknown } }).constructor?.name
+        return `${path} is a ${typeof name === "string" ? name : "non-plain object"}; encode it to JSON first`
+      }
+      ancestors.add(value)
+      try {
+        if (isArray) {
+          for (let i = 0; i < value.length; i++) {
+            const element: unknown = value[i]
+            if (element === undefined) return `${path}[${i}] is undefined`
+            const problem = jsonProblem(element, `${path}[${i}]`, ancestors, depth + 1)
+            if (problem) return problem
+          }
+        } else {
+          for (const [key, property] of Object.entries(value)) {
+            // An undefined property is left out, as JSON.stringify does: optional fields are common.
+            if (property === undefined) continue
+            if (key.includes("\u0000") || !key.isWellFormed()) return `${path} has a key that jsonb cannot store`
+            const problem = jsonProblem(property, `${path}.${key}`, ancestors, depth + 1)
+            if (problem) return problem
+          }
+        }
+        return undefined
+      } finally {
+        ancestors.delete(value)
+      }
+    }
+    case "undefined":
+      return `${path} is undefined`
+    default:
+      return `${path} is a ${typeof value}, which JSON cannot represent`
+  }
+}
+
+const toJson = (field: string, value: unknown): InvalidInput | string => {
+  const problem = jsonProblem(value, field, new Set(), 0)
+  return problem ? invalid(field, problem) : JSON.stringify(value)
+}
+
+/**
+ * A time-ordered UUID (version 7): new ids land at the right edge of the
+ * unique index instead of all over it, which keeps inserts into a large
+ * events table cheap.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEventId = (): string => {
+  const random = crypto.randomUUID()
+  const time = Date.now().toString(16).padStart(12, "0")
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15, 18)}-${random.slice(19, 23)}-${random.slice(24)}`
+}
+
+const prepareEvent = (
+  event: EventData,
+  index: number,
+  limits: Limits
+): InvalidInput | PreparedEvent => {
+  const at = `events[${index}]`
+  if (typeof event !== "object" || event === null) return invalid(at, "must be an object")
+  let eventId: string
+  if (event.eventId === undefined) {
+    eventId = makeEventId()
+  } else if (typeof event.eventId === "string" && uuidPattern.test(event.eventId)) {
+    eventId = event.eventId.toLowerCase()
+  } else {
+    return invalid(`${at}.eventId`, "must be a UUID such as 0190f5a2-7c1e-7a3b-9d1e-2f3a4b5c6d7e")
+  }
+  const typeError = checkName(`${at}.eventType`, event.eventType)
+  if (typeError) return typeError
+  const schemaVersion = event.schemaVersion ?? 1
+  if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > 2_147_483_647) {
+    return invalid(`${at}.schemaVersion`, "must be a positive integer")
+  }
+  const data = toJson(`${at}.data`, event.data)
+  if (typeof data !== "string") return data
+  const metadataValue: unknown = event.metadata ?? {}
+  if (typeof metadataValue !== "object" || metadataValue === null || Array.isArray(metadataValue)) {
+    return invalid(`${at}.metadata`, "must be an object")
+  }
+  for (const key of ["correlationId", "causationId"] as const) {
+    const id: unknown = (metadataValue as Record<string, unknown>)[key]
+    if (id !== undefined && typeof id !== "string") return invalid(`${at}.metadata.${key}`, "must be a string")
+  }
+  const metadata = toJson(`${at}.metadata`, metadataValue)
+  if (typeof metadata !== "string") return metadata
+  const bytes = Buffer.byteLength(data) + Buffer.byteLength(metadata)
+  if (bytes > limits.maxEventBytes) {
+    return invalid(at, `is ${bytes} bytes of data and metadata, over the limit of ${limits.maxEventBytes}`)
+  }
+  return { eventId, eventType: event.eventType, schemaVersion, data, metadata }
+}
+
+/**
+ * Checks everything about an append that can be checked without the database.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const prepareAppend = (
+  streamIdValue: string,
+  events: ReadonlyArray<EventData>,
+  expected: ExpectedVersion.ExpectedVersion | undefined,
+  limits: Limits
+): Effect.Effect<PreparedAppend, InvalidInput> =>
+  Effect.suspend(() => {
+    const streamError = checkName("streamId", streamIdValue)
+    if (streamError) return Effect.fail(streamError)
+    const expectedVersion = expected ?? ExpectedVersion.any
+    if (
+      typeof expectedVersion === "number"
+        ? !Number.isSafeInteger(expectedVersion) || expectedVersion < 0
+        : !["any", "no_stream", "stream_exists"].includes(expectedVersion)
+    ) {
+      return Effect.fail(
+        invalid("expectedVersion", `must be "any", "no_stream", "stream_exists" or a non-negative integer`)
+      )
+    }
+    if (!Array.isArray(events) || events.length === 0) {
+      return Effect.fail(invalid("events", "must be a non-empty array"))
+    }
+    const prepared: Array<PreparedEvent> = []
+    const seen = new Set<string>()
+    for (let i = 0; i < events.length; i++) {
+      const event = prepareEvent(events[i] as EventData, i, limits)
+      if (event instanceof InvalidInput) return Effect.fail(event)
+      if (seen.has(event.eventId)) {
+        return Effect.fail(invalid(`events[${i}].eventId`, `${event.eventId} appears twice in one append`))
+      }
+      seen.add(event.eventId)
+      prepared.push(event)
+    }
+    return Effect.succeed({
+      streamId: streamIdValue,
+      category: StreamId.category(streamIdValue),
+      // Version 0 is "no events yet": one rule instead of two spellings of it.
+      expected: expectedVersion === 0 ? ExpectedVersion.noStream : expectedVersion,
+      events: prepared as unknown as PreparedAppend["events"]
+    })
+  })
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const positiveInt = (field: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : Number.isSafeInteger(value) && value >= 1 && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(invalid(field, `must be an integer from 1 to ${max}`))
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const nonNegativeInt = (field: string, value: number) =>
+  Number.isSafeInteger(value) && value >= 0
+    ? Effect.succeed(value)
+    : Effect.fail(invalid(field, "must be a non-negative integer"))
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const names = (field: string, values: ReadonlyArray<string> | undefined) =>
+  Effect.suspend(() => {
+    if (values === undefined) return Effect.succeed(undefined)
+    if (!Array.isArray(values) || values.length === 0) {
+      return Effect.fail(invalid(field, "must be a non-empty array when given"))
+    }
+    for (const value of values) {
+      const error = checkName(field, value)
+      if (error) return Effect.fail(error)
+    }
+    return Effect.succeed(values as ReadonlyArray<string>)
+  })
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBatchSize = 500
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBatchSize = 10_000
+
+/**
+ * Read options with their defaults resolved and checked.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const readStreamOptions = (options: ReadStreamOptions | undefined) =>
+  Effect.all({
+    direction: options?.direction === undefined || options.direction === "forward" || options.direction === "backward"
+      ? Effect.succeed(options?.direction ?? "forward")
+      : Effect.fail(invalid("direction", `must be "forward" or "backward"`)),
+    from: options?.from === undefined ? Effect.succeed(undefined) : nonNegativeInt("from", options.from),
+    limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
+    batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize)
+  })
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const readAllOptions = (options: ReadAllOptions | undefined) =>
+  Effect.all({
+    from: options?.from === undefined
+      ? Effect.succeed(0n)
+      : typeof options.from === "bigint" && options.from >= 0n
+      ? Effect.succeed(options.from)
+      : Effect.fail(invalid("from", "must be a non-negative bigint")),
+    limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
+    batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
+    eventTypes: names("filter.eventTypes", options?.filter?.eventTypes),
+    categories: names("filter.categories", options?.filter?.categories)
+  })
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const listStreamsOptions = (options: ListStreamsOptions | undefined) =>
+  Effect.all({
+    category: options?.category === undefined
+      ? Effect.succeed(undefined)
+      : Effect.as(names("category", [options.category]), options.category),
+    after: options?.after === undefined ? Effect.succeed(undefined) : streamId(options.after),
+    limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
+    batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize)
+  })

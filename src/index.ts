@@ -1,0 +1,17 @@
+/**
+ * effect-event-store: an event store for event-sourced systems on Effect.
+ *
+ * The core: the `EventStore` service, its models and its typed errors.
+ * Backends live in their own entry points: `effect-event-store/postgres`,
+ * `effect-event-store/pglite` and `effect-event-store/memory`.
+ *
+ * @since 0.1.0
+ */
+export * as AppendRejection from "./AppendRejection.js"
+export * from "./Errors.js"
+export * as EventData from "./EventData.js"
+export * from "./EventStore.js"
+export * as ExpectedVersion from "./ExpectedVersion.js"
+export type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
+export * as StreamId from "./StreamId.js"
+export * as Validation from "./Validation.js"

@@ -1,0 +1,85 @@
+/**
+ * The store's tables, created and upgraded by `@effect/sql`'s migrator from
+ * the plain SQL files in `migrations/`.
+ *
+ * @since 0.1.0
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import { InvalidInput } from "../Errors.js"
+
+const migrationsDirectory = new URL("../../migrations/", import.meta.url)
+const fileName = /^(\d{4})_(\w+)\.sql$/
+
+/**
+ * Each `NNNN_name.sql` file as a migration that runs the file's statements
+ * unprepared (so a file may hold many statements, as it does when run by hand).
+ *
+ * @since 0.1.0
+ * @category loaders
+ */
+export const loader: Migrator.Loader = Effect.try({
+  try: () =>
+    fs.readdirSync(migrationsDirectory)
+      .flatMap((file): Array<Migrator.ResolvedMigration> => {
+        const match = fileName.exec(file)
+        if (match === null) return []
+        const [, id = "", name = ""] = match
+        const text = fs.readFileSync(new URL(file, migrationsDirectory), "utf8")
+        const run = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).unprepared)
+        return [[Number(id), name, Effect.succeed(run)]]
+      })
+      .sort(([a], [b]) => a - b),
+  catch: (cause) =>
+    new Migrator.MigrationError({
+      reason: "import-error",
+      message: `Could not read the migrations in ${migrationsDirectory.pathname}: ${String(cause)}`,
+      cause
+    })
+})
+
+const schemaName = /^[a-z_][a-z0-9_]{0,62}$/
+
+/**
+ * A schema name the store accepts: lower case letters, digits and `_`, so that
+ * it needs no quoting anywhere (also when the migrations are run by hand).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateSchema = (schema: string): Effect.Effect<string, InvalidInput> =>
+  schemaName.test(schema)
+    ? Effect.succeed(schema)
+    : Effect.fail(new InvalidInput({ field: "schema", reason: `"${schema}" must match ${schemaName.source}` }))
+
+/**
+ * Creates or upgrades the store's tables in `schema`. Safe when several
+ * processes start at once: they queue on an advisory lock, and the later ones
+ * find nothing left to do.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = (
+  schema: string
+): Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, Migrator.MigrationError | SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const table = `${schema}.event_store_migrations`
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`effect-event-store/migrate/${schema}`}))`
+      yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+      // The migrator probes for its table with a failing query, which would abort
+      // this transaction; create it first so the probe succeeds.
+      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+        migration_id integer PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        name text NOT NULL
+      )`
+      yield* sql`SET LOCAL search_path TO ${sql(schema)}`
+      return yield* Migrator.make({})({ loader, table })
+    }))
+  }).pipe(Effect.withSpan("EventStore.migrate", { attributes: { schema } }))

@@ -1,0 +1,333 @@
+/**
+ * The event store on PostgreSQL (14 or later), through any `@effect/sql`
+ * client with the `pg` dialect: `@effect/sql-pg` for a server, or the embedded
+ * PGlite client of `effect-event-store/pglite`.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Migrator from "@effect/sql/Migrator"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { ConcurrencyError, DuplicateEventId, type InvalidInput, StoreError, StreamNotFound } from "../Errors.js"
+import type { EventData, EventMetadata } from "../EventData.js"
+import {
+  type AppendOptions,
+  type AppendResult,
+  EventStore,
+  type ListStreamsOptions,
+  type ReadAllOptions,
+  type ReadStreamOptions
+} from "../EventStore.js"
+import * as AppendRejection from "../AppendRejection.js"
+import type { RecordedEvent, StreamInfo } from "../RecordedEvent.js"
+import * as Validation from "../Validation.js"
+import * as GlobalOrder from "./GlobalOrder.js"
+import * as Migrations from "./Migrations.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PostgresEventStoreOptions {
+  /** The PostgreSQL schema that holds the store's tables (default `event_store`). */
+  readonly schema?: string | undefined
+  /** Create or upgrade the tables when the layer starts (default true). */
+  readonly migrate?: boolean | undefined
+  /** The largest `data` plus `metadata` of one event, in UTF-8 bytes (default 1 MiB). */
+  readonly maxEventBytes?: number | undefined
+}
+
+interface EventRow {
+  readonly position: string
+  readonly event_id: string
+  readonly stream_id: string
+  readonly stream_version: string
+  readonly event_type: string
+  readonly schema_version: number
+  readonly data: unknown
+  readonly metadata: EventMetadata
+  readonly recorded_at: Date
+}
+
+const toRecordedEvent = (row: EventRow): RecordedEvent => ({
+  eventId: row.event_id,
+  streamId: row.stream_id,
+  streamVersion: Number(row.stream_version),
+  position: BigInt(row.position),
+  eventType: row.event_type,
+  schemaVersion: row.schema_version,
+  data: row.data,
+  metadata: row.metadata,
+  recordedAt: row.recorded_at
+})
+
+const sqlState = (error: SqlError): { readonly code?: unknown; readonly constraint?: unknown } =>
+  typeof error.cause === "object" && error.cause !== null ? error.cause : {}
+
+const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
+
+/**
+ * Builds the store on the `SqlClient` in context. Expects the tables to exist
+ * (see `Migrations.migrate`, which `layer` runs by default).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: PostgresEventStoreOptions) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const limits: Validation.Limits = {
+      maxEventBytes: yield* Validation.positiveInt("maxEventBytes", options?.maxEventBytes, Validation.defaultLimits.maxEventBytes)
+    }
+    const events = sql(`${schema}.events`)
+    const streams = sql(`${schema}.streams`)
+    const globalOrder = yield* GlobalOrder.make(schema)
+    const eventColumns = sql.literal(
+      "position::text AS position, event_id::text AS event_id, stream_id, stream_version::text AS stream_version, " +
+        "event_type, schema_version, data, metadata, recorded_at"
+    )
+
+    // --- append -----------------------------------------------------------------
+
+    // Claims the versions in the streams row and inserts every event, in one
+    // statement and one round trip. The streams row serialises appends to one
+    // stream: a racing append waits for the row, re-checks the version and
+    // returns no row instead of failing, so a conflict never aborts the
+    // caller's transaction. No row back means: conflict, or ids already stored.
+    const appendStatement = (append: Validation.PreparedAppend, batch: string) => {
+      const count = append.events.length
+      const notDuplicate = sql`NOT EXISTS (
+        SELECT 1 FROM ${events} WHERE event_id IN (SELECT (e->>'id')::uuid FROM jsonb_array_elements(${batch}::jsonb) e)
+      )`
+      const claim = append.expected === "any"
+        ? sql`INSERT INTO ${streams} AS s (stream_id, category, version)
+            SELECT ${append.streamId}, ${append.category}, ${count} WHERE ${notDuplicate}
+            ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = statement_timestamp()
+            RETURNING s.version`
+        : append.expected === "no_stream"
+        ? sql`INSERT INTO ${streams} (stream_id, category, version)
+            SELECT ${append.streamId}, ${append.category}, ${count} WHERE ${notDuplicate}
+            ON CONFLICT (stream_id) DO NOTHING
+            RETURNING version`
+        : sql`UPDATE ${streams} SET version = version + ${count}, updated_at = statement_timestamp()
+            WHERE stream_id = ${append.streamId} AND ${notDuplicate} AND ${
+          append.expected === "stream_exists" ? sql`version > 0` : sql`version = ${append.expected}`
+        }
+            RETURNING version`
+      return sql<{ readonly position: string; readonly stream_version: string }>`
+        WITH claimed AS (${claim}),
+        inserted AS (
+          INSERT INTO ${events} (event_id, stream_id, stream_version, category, event_type, schema_version, data, metadata)
+          SELECT (e.value->>'id')::uuid, ${append.streamId}, claimed.version - ${count} + e.ordinality,
+                 ${append.category}, e.value->>'type', (e.value->>'schemaVersion')::int, e.value->'data', e.value->'metadata'
+          FROM claimed, jsonb_array_elements(${batch}::jsonb) WITH ORDINALITY AS e
+          ORDER BY e.ordinality
+          RETURNING position, stream_version
+        )
+        SELECT position::text AS position, stream_version::text AS stream_version FROM inserted ORDER BY position`
+    }
+
+    // The slow path, after the append statement wrote nothing: is it a retry of
+    // an append that is already stored (success), a clash of event ids, or a
+    // version conflict?
+    const explainRejected = (append: Validation.PreparedAppend) =>
+      Effect.gen(function*() {
+        const ids = append.events.map((event) => event.eventId)
+        const [stream] = yield* sql<{ readonly version: string }>`
+          SELECT version::text AS version FROM ${streams} WHERE stream_id = ${append.streamId}`
+        const actual = stream === undefined ? 0 : Number(stream.version)
+        const stored = yield* sql<{
+          readonly event_id: string
+          readonly stream_id: string
+          readonly stream_version: string
+          readonly position: string
+        }>`SELECT event_id::text AS event_id, stream_id, stream_version::text AS stream_version, position::text AS position
+           FROM ${events} WHERE event_id IN ${sql.in(ids)}`
+        return AppendRejection.classify(append, actual, stored.map((row) => ({
+          eventId: row.event_id,
+          streamId: row.stream_id,
+          streamVersion: Number(row.stream_version),
+          position: BigInt(row.position)
+        })))
+      })
+
+    const append = (streamId: string, eventData: ReadonlyArray<EventData>, appendOptions?: AppendOptions) =>
+      Effect.gen(function*() {
+        const prepared = yield* Validation.prepareAppend(streamId, eventData, appendOptions?.expectedVersion, limits)
+        const batch = "[" + prepared.events.map((event) =>
+          `{"id":"${event.eventId}","type":${JSON.stringify(event.eventType)},"schemaVersion":${event.schemaVersion},` +
+          `"data":${event.data},"metadata":${event.metadata}}`
+        ).join(",") + "]"
+        const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+        const rows = yield* appendStatement(prepared, batch).pipe(
+          Effect.catchTag("SqlError", (error): Effect.Effect<null, ConcurrencyError | DuplicateEventId | StoreError> => {
+            const { code, constraint } = sqlState(error)
+            // A racing append of the same ids got in between our duplicate check and
+            // our insert. Outside a transaction we can look again and classify.
+            if (code === "23505" && constraint === "events_event_id_key") {
+              return inTransaction
+                ? Effect.fail(new DuplicateEventId({ streamId, eventId: prepared.events[0].eventId }))
+                : Effect.succeed(null)
+            }
+            if (code === "23505" && constraint === "events_stream_version_key") {
+              return Effect.fail(new ConcurrencyError({ streamId, expected: prepared.expected }))
+            }
+            // REPEATABLE READ / SERIALIZABLE: the stream row changed since the snapshot.
+            if (code === "40001") {
+              return Effect.fail(new ConcurrencyError({ streamId, expected: prepared.expected }))
+            }
+            return Effect.fail(new StoreError({ message: `Could not append to "${streamId}"`, cause: error }))
+          })
+        )
+        if (rows !== null && rows.length === prepared.events.length) {
+          const last = rows[rows.length - 1]
+          return {
+            streamVersion: last === undefined ? 0 : Number(last.stream_version),
+            positions: rows.map((row) => BigInt(row.position))
+          } satisfies AppendResult
+        }
+        return yield* explainRejected(prepared).pipe(
+          Effect.flatten,
+          Effect.catchTag("SqlError", storeError(`Could not append to "${streamId}"`))
+        )
+      }).pipe(Effect.withSpan("EventStore.append", { attributes: { streamId, events: eventData.length } }))
+
+    // --- reads -------------------------------------------------------------------
+
+    const readStream = (streamId: string, readOptions?: ReadStreamOptions) =>
+      Stream.unwrap(Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        const { batchSize, direction, from, limit } = yield* Validation.readStreamOptions(readOptions)
+        const [stream] = yield* sql<{ readonly version: string }>`
+          SELECT version::text AS version FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
+          Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
+        )
+        if (stream === undefined) return yield* new StreamNotFound({ streamId })
+        // Read up to the version the stream had when the read started, so a long
+        // read is one consistent prefix of the stream.
+        const head = Number(stream.version)
+        const forward = direction === "forward"
+        const first = forward ? Math.max(from ?? 1, 1) : Math.min(from ?? head, head)
+        const page = (cursor: number, size: number) =>
+          forward
+            ? sql<EventRow>`SELECT ${eventColumns} FROM ${events}
+                WHERE stream_id = ${streamId} AND stream_version >= ${cursor} AND stream_version <= ${head}
+                ORDER BY stream_version LIMIT ${size}`
+            : sql<EventRow>`SELECT ${eventColumns} FROM ${events}
+                WHERE stream_id = ${streamId} AND stream_version <= ${cursor}
+                ORDER BY stream_version DESC LIMIT ${size}`
+        return paginate(
+          { cursor: first, remaining: limit },
+          ({ cursor, remaining }) => page(cursor, Math.min(batchSize, remaining)),
+          (last, state) => ({ cursor: forward ? last.streamVersion + 1 : last.streamVersion - 1, remaining: state.remaining }),
+          batchSize
+        ).pipe(Stream.mapError(storeError(`Could not read stream "${streamId}"`)))
+      })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+
+    const readAll = (readOptions?: ReadAllOptions) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const { batchSize, categories, eventTypes, from, limit } = yield* Validation.readAllOptions(readOptions)
+        const horizon = yield* globalOrder.settledHorizon
+        const filters = [
+          sql`position <= ${horizon.toString()}`,
+          ...(eventTypes ? [sql`event_type IN ${sql.in(eventTypes)}`] : []),
+          ...(categories ? [sql`category IN ${sql.in(categories)}`] : [])
+        ]
+        return paginate(
+          { cursor: from, remaining: limit },
+          ({ cursor, remaining }) =>
+            sql<EventRow>`SELECT ${eventColumns} FROM ${events}
+              WHERE ${sql.and([sql`position >= ${cursor.toString()}`, ...filters])}
+              ORDER BY position LIMIT ${Math.min(batchSize, remaining)}`,
+          (last, state) => ({ cursor: last.position + 1n, remaining: state.remaining }),
+          batchSize
+        ).pipe(Stream.mapError(storeError("Could not read the global log")))
+      })).pipe(Stream.withSpan("EventStore.readAll"))
+
+    const streamVersion = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        const [row] = yield* sql<{ readonly version: string }>`
+          SELECT version::text AS version FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
+          Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
+        )
+        return row === undefined ? Option.none() : Option.some(Number(row.version))
+      }).pipe(Effect.withSpan("EventStore.streamVersion", { attributes: { streamId } }))
+
+    const listStreams = (listOptions?: ListStreamsOptions) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const { after, batchSize, category, limit } = yield* Validation.listStreamsOptions(listOptions)
+        type Cursor = { readonly after: string | undefined; readonly remaining: number }
+        return paginate<Cursor, { readonly stream_id: string; readonly category: string; readonly version: string; readonly created_at: Date; readonly updated_at: Date }, StreamInfo>(
+          { after, remaining: limit },
+          ({ after, remaining }) =>
+            sql`SELECT stream_id, category, version::text AS version, created_at, updated_at FROM ${streams}
+              WHERE ${sql.and([
+              ...(after === undefined ? [] : [sql`stream_id > ${after}`]),
+              ...(category === undefined ? [] : [sql`category = ${category}`])
+            ])}
+              ORDER BY stream_id LIMIT ${Math.min(batchSize, remaining)}`,
+          (last, state) => ({ after: last.streamId, remaining: state.remaining }),
+          batchSize,
+          (row) => ({
+            streamId: row.stream_id,
+            category: row.category,
+            version: Number(row.version),
+            createdAt: row.created_at,
+            updatedAt: row.updated_at
+          })
+        ).pipe(Stream.mapError(storeError("Could not list streams")))
+      })).pipe(Stream.withSpan("EventStore.listStreams"))
+
+    return EventStore.of({ append, readStream, readAll, streamVersion, listStreams })
+  })
+
+/**
+ * Keyset pagination: fetch a page, emit it, move the cursor past its last
+ * element, stop on a short page or when `remaining` runs out.
+ */
+function paginate<S extends { readonly remaining: number }, Row, A = RecordedEvent>(
+  initial: S,
+  fetch: (state: S) => Effect.Effect<ReadonlyArray<Row>, SqlError>,
+  next: (last: A, state: S) => S,
+  batchSize: number,
+  decode: (row: Row) => A = toRecordedEvent as unknown as (row: Row) => A
+): Stream.Stream<A, SqlError> {
+  return Stream.paginateChunkEffect(initial, (state) =>
+    fetch(state).pipe(Effect.map((rows) => {
+      const page = rows.map(decode)
+      const last = page[page.length - 1]
+      const remaining = state.remaining - page.length
+      const done = last === undefined || page.length < Math.min(batchSize, state.remaining) || remaining <= 0
+      return [
+        Chunk.unsafeFromArray(page),
+        done || last === undefined ? Option.none<S>() : Option.some(next(last, { ...state, remaining }))
+      ] as const
+    })))
+}
+
+/**
+ * The store as a layer over the `SqlClient` in context, migrating first unless
+ * `migrate: false`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: PostgresEventStoreOptions
+): Layer.Layer<EventStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
+  Layer.effect(
+    EventStore,
+    Effect.gen(function*() {
+      if (options?.migrate !== false) {
+        yield* Migrations.migrate(yield* Migrations.validateSchema(options?.schema ?? "event_store"))
+      }
+      return yield* make(options)
+    })
+  )

@@ -1,0 +1,9 @@
+/**
+ * The PostgreSQL backend: `layer` over any `pg`-dialect `SqlClient`, and
+ * `layerConfig` that connects with `@effect/sql-pg` from `DATABASE_URL`.
+ *
+ * @since 0.1.0
+ */
+export * as GlobalOrder from "./GlobalOrder.js"
+export * as Migrations from "./Migrations.js"
+export * as PostgresEventStore from "./PostgresEventStore.js"
