@@ -88,9 +88,11 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const events = sql(`${schema}.events`)
     const streams = sql(`${schema}.streams`)
     const globalOrder = yield* GlobalOrder.make(schema)
+    // Qualified by the alias `e` that every read gives the events table: ORDER BY
+    // would otherwise pick the text output columns and sort "10" before "9".
     const eventColumns = sql.literal(
-      "position::text AS position, event_id::text AS event_id, stream_id, stream_version::text AS stream_version, " +
-        "event_type, schema_version, data, metadata, recorded_at"
+      "e.position::text AS position, e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, " +
+        "e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at"
     )
 
     // --- append -----------------------------------------------------------------
@@ -130,7 +132,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           ORDER BY e.ordinality
           RETURNING position, stream_version
         )
-        SELECT position::text AS position, stream_version::text AS stream_version FROM inserted ORDER BY position`
+        SELECT i.position::text AS position, i.stream_version::text AS stream_version FROM inserted i ORDER BY i.position`
     }
 
     // The slow path, after the append statement wrote nothing: is it a retry of
@@ -216,12 +218,12 @@ export const make = (options?: PostgresEventStoreOptions) =>
         const first = forward ? Math.max(from ?? 1, 1) : Math.min(from ?? head, head)
         const page = (cursor: number, size: number) =>
           forward
-            ? sql<EventRow>`SELECT ${eventColumns} FROM ${events}
-                WHERE stream_id = ${streamId} AND stream_version >= ${cursor} AND stream_version <= ${head}
-                ORDER BY stream_version LIMIT ${size}`
-            : sql<EventRow>`SELECT ${eventColumns} FROM ${events}
-                WHERE stream_id = ${streamId} AND stream_version <= ${cursor}
-                ORDER BY stream_version DESC LIMIT ${size}`
+            ? sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
+                WHERE e.stream_id = ${streamId} AND e.stream_version >= ${cursor} AND e.stream_version <= ${head}
+                ORDER BY e.stream_version LIMIT ${size}`
+            : sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
+                WHERE e.stream_id = ${streamId} AND e.stream_version <= ${cursor}
+                ORDER BY e.stream_version DESC LIMIT ${size}`
         return paginate(
           { cursor: first, remaining: limit },
           ({ cursor, remaining }) => page(cursor, Math.min(batchSize, remaining)),
@@ -235,16 +237,16 @@ export const make = (options?: PostgresEventStoreOptions) =>
         const { batchSize, categories, eventTypes, from, limit } = yield* Validation.readAllOptions(readOptions)
         const horizon = yield* globalOrder.settledHorizon
         const filters = [
-          sql`position <= ${horizon.toString()}`,
-          ...(eventTypes ? [sql`event_type IN ${sql.in(eventTypes)}`] : []),
-          ...(categories ? [sql`category IN ${sql.in(categories)}`] : [])
+          sql`e.position <= ${horizon.toString()}`,
+          ...(eventTypes ? [sql`e.event_type IN ${sql.in(eventTypes)}`] : []),
+          ...(categories ? [sql`e.category IN ${sql.in(categories)}`] : [])
         ]
         return paginate(
           { cursor: from, remaining: limit },
           ({ cursor, remaining }) =>
-            sql<EventRow>`SELECT ${eventColumns} FROM ${events}
-              WHERE ${sql.and([sql`position >= ${cursor.toString()}`, ...filters])}
-              ORDER BY position LIMIT ${Math.min(batchSize, remaining)}`,
+            sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
+              WHERE ${sql.and([sql`e.position >= ${cursor.toString()}`, ...filters])}
+              ORDER BY e.position LIMIT ${Math.min(batchSize, remaining)}`,
           (last, state) => ({ cursor: last.position + 1n, remaining: state.remaining }),
           batchSize
         ).pipe(Stream.mapError(storeError("Could not read the global log")))
@@ -267,12 +269,12 @@ export const make = (options?: PostgresEventStoreOptions) =>
         return paginate<Cursor, { readonly stream_id: string; readonly category: string; readonly version: string; readonly created_at: Date; readonly updated_at: Date }, StreamInfo>(
           { after, remaining: limit },
           ({ after, remaining }) =>
-            sql`SELECT stream_id, category, version::text AS version, created_at, updated_at FROM ${streams}
+            sql`SELECT s.stream_id, s.category, s.version::text AS version, s.created_at, s.updated_at FROM ${streams} s
               WHERE ${sql.and([
-              ...(after === undefined ? [] : [sql`stream_id > ${after}`]),
-              ...(category === undefined ? [] : [sql`category = ${category}`])
+              ...(after === undefined ? [] : [sql`s.stream_id > ${after}`]),
+              ...(category === undefined ? [] : [sql`s.category = ${category}`])
             ])}
-              ORDER BY stream_id LIMIT ${Math.min(batchSize, remaining)}`,
+              ORDER BY s.stream_id LIMIT ${Math.min(batchSize, remaining)}`,
           (last, state) => ({ after: last.streamId, remaining: state.remaining }),
           batchSize,
           (row) => ({
