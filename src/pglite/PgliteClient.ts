@@ -57,12 +57,17 @@ export interface PgliteClient extends Client.SqlClient {
 }
 
 /**
+ * The client as itself, with `pglite` and `listen`; the layers provide it
+ * under `SqlClient` as well.
+ *
  * @since 0.1.0
  * @category tags
  */
 export const PgliteClient = Context.GenericTag<PgliteClient>("effect-event-store/PgliteClient")
 
 /**
+ * Options of `make` and the layers; the transforms are those of `PgClient`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -220,6 +225,8 @@ const toContext = (client: PgliteClient) =>
   )
 
 /**
+ * Provides `PgliteClient` and `SqlClient`; the database closes with the layer.
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -231,6 +238,8 @@ export const layer = (
   )
 
 /**
+ * `layer`, with its options read from `Config`.
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -1,0 +1,39 @@
+/**
+ * The event store on an embedded PostgreSQL (PGlite): the very same SQL and
+ * migrations as on a server, in process, kept in a data directory or in memory.
+ * The default on a fresh machine, where no server is needed.
+ *
+ * @since 0.1.0
+ */
+import type * as Migrator from "@effect/sql/Migrator"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Layer from "effect/Layer"
+import type { InvalidInput } from "../Errors.js"
+import type { EventStore } from "../EventStore.js"
+import * as PostgresEventStore from "../postgres/PostgresEventStore.js"
+import * as PgliteClient from "./PgliteClient.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgliteEventStoreOptions extends PostgresEventStore.PostgresEventStoreOptions {
+  /** Where the database lives on disk; in memory when absent. */
+  readonly dataDir?: string | undefined
+}
+
+/**
+ * The store with its own embedded database. The `SqlClient` is provided too,
+ * so that your own SQL (read models, `withTransaction`) runs on the same
+ * database and can join the store's transactions.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: PgliteEventStoreOptions
+): Layer.Layer<
+  EventStore | SqlClient.SqlClient | PgliteClient.PgliteClient,
+  InvalidInput | SqlError | Migrator.MigrationError
+> => PostgresEventStore.layer(options).pipe(Layer.provideMerge(PgliteClient.layer({ dataDir: options?.dataDir })))
