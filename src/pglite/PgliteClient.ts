@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs/promises"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Client from "@effect/sql/SqlClient"
@@ -95,7 +96,13 @@ export const make = Effect.fnUntraced(function*(
     Effect.tryPromise({
       // PGlite's default turns int8 into a JS number, which silently loses
       // precision past 2^53; node-postgres leaves it a string, and so do we.
-      try: () => PGlite.create(config.dataDir, { parsers: { [INT8_OID]: identity<string> } }),
+      try: async () => {
+        // A data directory whose parents do not exist yet is created, as `initdb` would.
+        if (config.dataDir !== undefined && !config.dataDir.includes("://")) {
+          await fs.mkdir(config.dataDir, { recursive: true })
+        }
+        return PGlite.create(config.dataDir, { parsers: { [INT8_OID]: identity<string> } })
+      },
       catch: (cause) => new SqlError({ cause, message: "PgliteClient: Failed to open the database" })
     }),
     (pglite) => pglite.closed ? Effect.void : Effect.promise(() => pglite.close())

@@ -198,7 +198,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           Effect.flatten,
           Effect.catchTag("SqlError", storeError(`Could not append to "${streamId}"`))
         )
-      }).pipe(Effect.withSpan("EventStore.append", { attributes: { streamId, events: eventData.length } }))
+      }).pipe(Effect.withSpan("EventStore.append", { attributes: { streamId, events: Array.isArray(eventData) ? eventData.length : 0 } }))
 
     // --- reads -------------------------------------------------------------------
 
