@@ -8,14 +8,14 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Chunk, Config, Console, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Config, Console, Effect, Layer, Option, Redacted, Stream } from "effect"
 import { EventStore } from "effect-event-store"
 import { PgliteEventStore } from "effect-event-store/pglite"
 import { PostgresEventStore } from "effect-event-store/postgres"
 
 /** A real server when DATABASE_URL is set, otherwise the embedded database in a data directory. */
 const StoreLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const url = yield* Config.option(Config.redacted("DATABASE_URL"))
+  const url = Option.filter(yield* Config.option(Config.redacted("DATABASE_URL")), (url) => Redacted.value(url) !== "")
   const dataDir = yield* Config.string("EVENT_STORE_DATA_DIR").pipe(Config.withDefault(".data/quickstart"))
   if (Option.isSome(url)) {
     yield* Console.log("Store: PostgreSQL server from DATABASE_URL")

@@ -1,0 +1,171 @@
+/**
+ * What only the SQL backends promise, on the PostgreSQL server and on PGlite
+ * alike: composing with the caller's transactions, schemas, migrations, the
+ * append-only trigger, and positions past 2^53.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Chunk, Effect, Layer, Option, Stream } from "effect"
+import { EventStore } from "../../src/EventStore.js"
+import { PgliteClient } from "../../src/pglite/index.js"
+import { Migrations, PostgresEventStore } from "../../src/postgres/index.js"
+import { pgLayer, serverAvailable, uniqueSchema } from "../postgres/support.js"
+
+/** A store in a fresh schema of the shared database, dropped afterwards. */
+const storeIn = (schema: string) =>
+  PostgresEventStore.layer({ schema }).pipe(
+    Layer.provideMerge(Layer.scopedDiscard(Effect.addFinalizer(() =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(Effect.orDie)
+    )))
+  )
+
+const withStore = <A, E>(schema: string, body: Effect.Effect<A, E, EventStore | SqlClient.SqlClient>) =>
+  Effect.provide(body, storeIn(schema))
+
+const backends = [
+  { name: "PostgreSQL", available: serverAvailable, client: pgLayer(8) },
+  { name: "PGlite", available: true, client: PgliteClient.layer() }
+] as const
+
+for (const backend of backends) {
+  describe.skipIf(!backend.available)(`SQL store on ${backend.name}`, () => {
+    layer(backend.client, { timeout: "60 seconds" })((it) => {
+      it.effect("an append inside the caller's transaction commits with the caller's writes", () => {
+        const schema = uniqueSchema("tx_commit")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* sql`CREATE TABLE ${sql(`${schema}.orders`)} (id text PRIMARY KEY)`
+          yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`INSERT INTO ${sql(`${schema}.orders`)} VALUES ('o-1')`
+            yield* store.append("Order-o1", [{ eventType: "Placed", data: {} }])
+          }))
+          expect(yield* sql`SELECT id FROM ${sql(`${schema}.orders`)}`).toEqual([{ id: "o-1" }])
+          expect(yield* store.streamVersion("Order-o1")).toEqual(Option.some(1))
+        }))
+      })
+
+      it.effect("an append inside a transaction that fails rolls back with the caller's writes", () => {
+        const schema = uniqueSchema("tx_rollback")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* sql`CREATE TABLE ${sql(`${schema}.orders`)} (id text PRIMARY KEY)`
+          const outcome = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`INSERT INTO ${sql(`${schema}.orders`)} VALUES ('o-2')`
+            yield* store.append("Order-o2", [{ eventType: "Placed", data: {} }])
+            return yield* Effect.fail("payment declined" as const)
+          })).pipe(Effect.flip)
+          expect(outcome).toBe("payment declined")
+          expect(yield* sql`SELECT id FROM ${sql(`${schema}.orders`)}`).toEqual([])
+          expect(yield* store.streamVersion("Order-o2")).toEqual(Option.none())
+          expect(Chunk.size(yield* Stream.runCollect(store.readAll()))).toBe(0)
+        }))
+      })
+
+      it.effect("a version conflict inside a transaction leaves the transaction usable", () => {
+        const schema = uniqueSchema("tx_conflict")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* store.append("Order-o3", [{ eventType: "Placed", data: {} }])
+          const version = yield* sql.withTransaction(Effect.gen(function*() {
+            const conflict = yield* store.append("Order-o3", [{ eventType: "Paid", data: {} }], { expectedVersion: 5 }).pipe(
+              Effect.flip
+            )
+            expect(conflict._tag).toBe("ConcurrencyError")
+            // The caller can recover within the same transaction.
+            return yield* store.append("Order-o3", [{ eventType: "Paid", data: {} }], { expectedVersion: 1 })
+          }))
+          expect(version.streamVersion).toBe(2)
+        }))
+      })
+
+      it.effect("two stores in two schemas of one database are independent", () => {
+        const left = uniqueSchema("left")
+        const right = uniqueSchema("right")
+        return Effect.gen(function*() {
+          const inLeft = yield* withStore(left, Effect.gen(function*() {
+            const store = yield* EventStore
+            yield* store.append("Order-1", [{ eventType: "Placed", data: { in: "left" } }])
+            return yield* Stream.runCollect(store.readAll())
+          }).pipe(
+            Effect.zipLeft(withStore(right, Effect.gen(function*() {
+              const store = yield* EventStore
+              expect(yield* store.streamVersion("Order-1")).toEqual(Option.none())
+              yield* store.append("Order-1", [{ eventType: "Placed", data: { in: "right" } }, { eventType: "Paid", data: {} }])
+              expect(yield* store.streamVersion("Order-1")).toEqual(Option.some(2))
+            })))
+          ))
+          expect(Chunk.toReadonlyArray(inLeft).map((e) => e.data)).toEqual([{ in: "left" }])
+        })
+      })
+
+      it.effect("migrations are idempotent and safe when several start at once", () => {
+        const schema = uniqueSchema("migrate")
+        return Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const runs = yield* Effect.all(
+            Array.from({ length: 4 }, () => Migrations.migrate(schema)),
+            { concurrency: "unbounded" }
+          )
+          // Exactly one of the concurrent runs applied the migrations; the others found them done.
+          expect(runs.filter((applied) => applied.length > 0)).toHaveLength(1)
+          expect(yield* Migrations.migrate(schema)).toEqual([])
+          const tables = yield* sql<{ readonly table_name: string }>`
+            SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
+          expect(tables.map((t) => t.table_name)).toEqual(["event_store_migrations", "events", "streams"])
+          yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
+        })
+      })
+
+      it.effect("stored events cannot be updated, deleted or truncated", () => {
+        const schema = uniqueSchema("append_only")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* store.append("Order-1", [{ eventType: "Placed", data: { total: 1 } }])
+          const events = sql(`${schema}.events`)
+          for (const attempt of [
+            sql`UPDATE ${events} SET data = '{"total": 1000}'`,
+            sql`DELETE FROM ${events}`,
+            sql`TRUNCATE ${events}`
+          ]) {
+            const error = yield* Effect.flip(attempt)
+            expect(error.message + String((error.cause as { message?: unknown }).message)).toMatch(/append-only/)
+          }
+          const [event] = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
+          expect(event?.data).toEqual({ total: 1 })
+        }))
+      })
+
+      it.effect("positions beyond 2^53 come back exact", () => {
+        const schema = uniqueSchema("bigpos")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* sql`ALTER SEQUENCE ${sql(`${schema}.events_position_seq`)} RESTART WITH 9007199254740993`
+          const result = yield* store.append("Order-1", [{ eventType: "A", data: 1 }, { eventType: "B", data: 2 }])
+          expect(result.positions).toEqual([9007199254740993n, 9007199254740994n])
+          const read = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll({ from: 9007199254740994n })))
+          expect(read.map((e) => e.position)).toEqual([9007199254740994n])
+        }))
+      })
+
+      it.effect("reading the global log inside a REPEATABLE READ transaction is refused rather than risking a skip", () => {
+        const schema = uniqueSchema("rr")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* store.append("Order-1", [{ eventType: "A", data: 1 }])
+          const error = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`
+            return yield* Effect.flip(Stream.runCollect(store.readAll()))
+          }))
+          expect(error._tag).toBe("StoreError")
+          expect(error.message).toMatch(/READ COMMITTED/)
+        }))
+      })
+    })
+  })
+}
