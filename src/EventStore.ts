@@ -57,6 +57,8 @@ export interface EventFilter {
   readonly eventTypes?: ReadonlyArray<string> | undefined
   /** Only events of streams in these categories (`Order` for `Order-123`). */
   readonly categories?: ReadonlyArray<string> | undefined
+  /** Only events of these streams. */
+  readonly streamIds?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -69,6 +71,22 @@ export interface ReadAllOptions {
   /** Return at most this many events. */
   readonly limit?: number | undefined
   /** Events fetched per round trip (default 500, at most 10,000). */
+  readonly batchSize?: number | undefined
+  readonly filter?: EventFilter | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions {
+  /**
+   * The first global position to deliver (inclusive, default the start of the
+   * log), or `"end"` for only what is appended after the subscription starts.
+   * To resume after a checkpoint `c`, pass `c + 1n`.
+   */
+  readonly from?: bigint | "end" | undefined
+  /** Events fetched per round trip while catching up (default 500, at most 10,000). */
   readonly batchSize?: number | undefined
   readonly filter?: EventFilter | undefined
 }
@@ -123,6 +141,18 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
    * subscription is the way to keep following.
    */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
+  /**
+   * The global log from a position, caught up and then live: it never ends on
+   * its own. Every event is delivered once, in the order of `readAll`; there
+   * is no seam between catching up and following, because both are the same
+   * reads up to the settled horizon.
+   */
+  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
+  /**
+   * The position of the last event every reader can see now (0 for an empty
+   * log): what `readAll` would read up to if it started now.
+   */
+  readonly headPosition: Effect.Effect<bigint, StoreError>
   /** The stream's current version, or none when it has no events. */
   readonly streamVersion: (streamId: string) => Effect.Effect<Option.Option<number>, InvalidInput | StoreError>
   /** The streams, in stream id order, paged. */

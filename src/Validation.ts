@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import { InvalidInput } from "./Errors.js"
 import type { EventData } from "./EventData.js"
-import type { ListStreamsOptions, ReadAllOptions, ReadStreamOptions } from "./EventStore.js"
+import type { EventFilter, ListStreamsOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions } from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as StreamId from "./StreamId.js"
 
@@ -316,8 +316,61 @@ export const readAllOptions = (options: ReadAllOptions | undefined) =>
       : Effect.fail(invalid("from", "must be a non-negative bigint")),
     limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
-    eventTypes: names("filter.eventTypes", options?.filter?.eventTypes),
-    categories: names("filter.categories", options?.filter?.categories)
+    filter: eventFilter(options?.filter)
+  })
+
+/**
+ * An event filter, checked, with sets for matching in memory.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedFilter {
+  readonly eventTypes: ReadonlyArray<string> | undefined
+  readonly categories: ReadonlyArray<string> | undefined
+  readonly streamIds: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const eventFilter = (filter: EventFilter | undefined): Effect.Effect<ResolvedFilter, InvalidInput> =>
+  Effect.all({
+    eventTypes: names("filter.eventTypes", filter?.eventTypes),
+    categories: names("filter.categories", filter?.categories),
+    streamIds: names("filter.streamIds", filter?.streamIds)
+  })
+
+/**
+ * Whether an event passes a filter: every given criterion must hold.
+ *
+ * @since 0.1.0
+ * @category filtering
+ */
+export const matches = (filter: ResolvedFilter) => {
+  const types = filter.eventTypes && new Set(filter.eventTypes)
+  const categories = filter.categories && new Set(filter.categories)
+  const streams = filter.streamIds && new Set(filter.streamIds)
+  return (event: { readonly eventType: string; readonly streamId: string }): boolean =>
+    (types === undefined || types.has(event.eventType)) &&
+    (categories === undefined || categories.has(StreamId.category(event.streamId))) &&
+    (streams === undefined || streams.has(event.streamId))
+}
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const subscribeOptions = (options: SubscribeOptions | undefined) =>
+  Effect.all({
+    from: options?.from === undefined
+      ? Effect.succeed<bigint | "end">(0n)
+      : options.from === "end" || (typeof options.from === "bigint" && options.from >= 0n)
+      ? Effect.succeed<bigint | "end">(options.from)
+      : Effect.fail(invalid("from", `must be a non-negative bigint or "end"`)),
+    batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
+    filter: eventFilter(options?.filter)
   })
 
 /**

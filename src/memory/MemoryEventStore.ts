@@ -13,6 +13,8 @@ import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
 import type * as Order from "effect/Order"
 import * as RedBlackTree from "effect/RedBlackTree"
 import * as Ref from "effect/Ref"
@@ -26,7 +28,8 @@ import {
   EventStore,
   type ListStreamsOptions,
   type ReadAllOptions,
-  type ReadStreamOptions
+  type ReadStreamOptions,
+  type SubscribeOptions
 } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "../RecordedEvent.js"
@@ -222,6 +225,8 @@ export const make = (
       streams: RedBlackTree.empty(byCodePoint),
       eventIds: HashMap.empty()
     })
+    // Wakes live subscribers; a sliding buffer of one, since a wake-up carries no data.
+    const appended = yield* PubSub.sliding<void>(1)
 
     const append = (streamId: string, eventData: ReadonlyArray<EventData>, appendOptions?: AppendOptions) =>
       Effect.gen(function*() {
@@ -235,7 +240,9 @@ export const make = (
           }))
         }
         const now = yield* Clock.currentTimeMillis
-        return yield* Effect.flatten(Ref.modify(ref, (state) => commit(state, asJsonb, now)))
+        const result = yield* Effect.flatten(Ref.modify(ref, (state) => commit(state, asJsonb, now)))
+        yield* PubSub.publish(appended, undefined)
+        return result
       }).pipe(Effect.withSpan("EventStore.append", {
         attributes: { streamId, events: Array.isArray(eventData) ? eventData.length : 0 }
       }))
@@ -262,30 +269,57 @@ export const make = (
         )
       })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
 
+    // Positions are dense here: position p is log[p - 1]. Reads only look at
+    // the first `size` entries of the log they were given.
+    const collectPage = (
+      log: ReadonlyArray<StoredEvent>,
+      size: number,
+      from: number,
+      matches: (event: StoredEvent) => boolean,
+      max: number
+    ) => {
+      const page: Array<RecordedEvent> = []
+      let i = from
+      for (; i < size && page.length < max; i++) {
+        const event = log[i]
+        if (event !== undefined && matches(event)) page.push(toRecordedEvent(event))
+      }
+      return { page, next: i }
+    }
+    const indexOf = (from: bigint, size: number) => from <= 1n ? 0 : from > BigInt(size) ? size : Number(from - 1n)
+
     const readAll = (readOptions?: ReadAllOptions) =>
       Stream.unwrap(Effect.gen(function*() {
-        const { batchSize, categories, eventTypes, from, limit } = yield* Validation.readAllOptions(readOptions)
-        const { log, size: horizon } = yield* Ref.get(ref)
-        const types = eventTypes === undefined ? undefined : new Set(eventTypes)
-        const categorySet = categories === undefined ? undefined : new Set(categories)
-        const matches = (event: StoredEvent) =>
-          (types === undefined || types.has(event.eventType)) &&
-          (categorySet === undefined || categorySet.has(event.category))
-        // Positions are dense here: position p is log[p - 1].
-        const start = from <= 1n ? 0 : from > BigInt(horizon) ? horizon : Number(from - 1n)
-        return Stream.unfoldChunk({ index: start, remaining: limit }, ({ index, remaining }) => {
-          const page: Array<RecordedEvent> = []
-          const size = Math.min(batchSize, remaining)
-          let i = index
-          for (; i < horizon && page.length < size; i++) {
-            const event = log[i]
-            if (event !== undefined && matches(event)) page.push(toRecordedEvent(event))
-          }
+        const { batchSize, filter, from, limit } = yield* Validation.readAllOptions(readOptions)
+        const { log, size } = yield* Ref.get(ref)
+        const matches = Validation.matches(filter)
+        return Stream.unfoldChunk({ index: indexOf(from, size), remaining: limit }, ({ index, remaining }) => {
+          const { next, page } = collectPage(log, size, index, matches, Math.min(batchSize, remaining))
           return page.length === 0
             ? Option.none()
-            : Option.some([Chunk.unsafeFromArray(page), { index: i, remaining: remaining - page.length }] as const)
+            : Option.some([Chunk.unsafeFromArray(page), { index: next, remaining: remaining - page.length }] as const)
         })
       })).pipe(Stream.withSpan("EventStore.readAll"))
+
+    const subscribe = (subscribeOptions?: SubscribeOptions) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const { batchSize, filter, from } = yield* Validation.subscribeOptions(subscribeOptions)
+        const matches = Validation.matches(filter)
+        // Subscribe to signals before the first read, so no append falls between the two.
+        const signals = yield* PubSub.subscribe(appended)
+        let index = from === "end" ? (yield* Ref.get(ref)).size : indexOf(from, Number.MAX_SAFE_INTEGER)
+        const step = Effect.gen(function*() {
+          const { log, size } = yield* Ref.get(ref)
+          if (index >= size) {
+            yield* Queue.take(signals)
+            return Chunk.empty<RecordedEvent>()
+          }
+          const { next, page } = collectPage(log, size, index, matches, batchSize)
+          index = next
+          return Chunk.unsafeFromArray(page)
+        })
+        return Stream.repeatEffectChunk(step)
+      })).pipe(Stream.withSpan("EventStore.subscribe"))
 
     const streamVersion = (streamId: string) =>
       Effect.gen(function*() {
@@ -314,7 +348,15 @@ export const make = (
         })
       })).pipe(Stream.withSpan("EventStore.listStreams"))
 
-    return EventStore.of({ append, readStream, readAll, streamVersion, listStreams })
+    return EventStore.of({
+      append,
+      readStream,
+      readAll,
+      subscribe,
+      headPosition: Effect.map(Ref.get(ref), (state) => BigInt(state.size)),
+      streamVersion,
+      listStreams
+    })
   })
 
 /**

@@ -10,6 +10,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type * as Migrator from "@effect/sql/Migrator"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -21,13 +22,15 @@ import {
   EventStore,
   type ListStreamsOptions,
   type ReadAllOptions,
-  type ReadStreamOptions
+  type ReadStreamOptions,
+  type SubscribeOptions
 } from "../EventStore.js"
 import * as AppendRejection from "../AppendRejection.js"
 import type { RecordedEvent, StreamInfo } from "../RecordedEvent.js"
 import * as Validation from "../Validation.js"
 import * as GlobalOrder from "./GlobalOrder.js"
 import * as Migrations from "./Migrations.js"
+import * as Wakeups from "./Wakeups.js"
 
 /**
  * @since 0.1.0
@@ -40,6 +43,8 @@ export interface PostgresEventStoreOptions {
   readonly migrate?: boolean | undefined
   /** The largest `data` plus `metadata` of one event, in UTF-8 bytes (default 1 MiB). */
   readonly maxEventBytes?: number | undefined
+  /** How live subscriptions notice new events. */
+  readonly subscriptions?: Wakeups.WakeupOptions | undefined
 }
 
 interface EventRow {
@@ -88,6 +93,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const events = sql(`${schema}.events`)
     const streams = sql(`${schema}.streams`)
     const globalOrder = yield* GlobalOrder.make(schema)
+    const wakeups = yield* Wakeups.make(schema, options?.subscriptions)
     // Qualified by the alias `e` that every read gives the events table: ORDER BY
     // would otherwise pick the text output columns and sort "10" before "9".
     const eventColumns = sql.literal(
@@ -188,6 +194,9 @@ export const make = (options?: PostgresEventStoreOptions) =>
           })
         )
         if (rows !== null && rows.length === prepared.events.length) {
+          // Committed already unless the caller's transaction is still open; then
+          // the poller notices once it commits.
+          if (!inTransaction) yield* wakeups.nudge
           const last = rows[rows.length - 1]
           return {
             streamVersion: last === undefined ? 0 : Number(last.stream_version),
@@ -232,25 +241,60 @@ export const make = (options?: PostgresEventStoreOptions) =>
         ).pipe(Stream.mapError(storeError(`Could not read stream "${streamId}"`)))
       })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
 
+    // Events in [cursor, horizon] that pass the filter, at most `size`.
+    const readRange = (cursor: bigint, horizon: bigint, filter: Validation.ResolvedFilter, size: number) =>
+      sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
+        WHERE ${
+        sql.and([
+          sql`e.position >= ${cursor.toString()}`,
+          sql`e.position <= ${horizon.toString()}`,
+          ...(filter.eventTypes ? [sql`e.event_type IN ${sql.in(filter.eventTypes)}`] : []),
+          ...(filter.categories ? [sql`e.category IN ${sql.in(filter.categories)}`] : []),
+          ...(filter.streamIds ? [sql`e.stream_id IN ${sql.in(filter.streamIds)}`] : [])
+        ])
+      }
+        ORDER BY e.position LIMIT ${size}`.pipe(Effect.map((rows) => rows.map(toRecordedEvent)))
+
     const readAll = (readOptions?: ReadAllOptions) =>
       Stream.unwrap(Effect.gen(function*() {
-        const { batchSize, categories, eventTypes, from, limit } = yield* Validation.readAllOptions(readOptions)
+        const { batchSize, filter, from, limit } = yield* Validation.readAllOptions(readOptions)
         const horizon = yield* globalOrder.settledHorizon
-        const filters = [
-          sql`e.position <= ${horizon.toString()}`,
-          ...(eventTypes ? [sql`e.event_type IN ${sql.in(eventTypes)}`] : []),
-          ...(categories ? [sql`e.category IN ${sql.in(categories)}`] : [])
-        ]
         return paginate(
           { cursor: from, remaining: limit },
-          ({ cursor, remaining }) =>
-            sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
-              WHERE ${sql.and([sql`e.position >= ${cursor.toString()}`, ...filters])}
-              ORDER BY e.position LIMIT ${Math.min(batchSize, remaining)}`,
+          ({ cursor, remaining }) => readRange(cursor, horizon, filter, Math.min(batchSize, remaining)),
           (last, state) => ({ cursor: last.position + 1n, remaining: state.remaining }),
-          batchSize
+          batchSize,
+          identity
         ).pipe(Stream.mapError(storeError("Could not read the global log")))
       })).pipe(Stream.withSpan("EventStore.readAll"))
+
+    // Catching up and following are one loop: read up to the settled horizon in
+    // pages; when there is nothing above it, wait for a wake-up and move the
+    // horizon. No switch-over, so nothing is dropped or repeated at the seam.
+    const subscribe = (subscribeOptions?: SubscribeOptions) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const { batchSize, filter, from } = yield* Validation.subscribeOptions(subscribeOptions)
+        const nextWakeup = yield* wakeups.register
+        let horizon = yield* globalOrder.settledHorizon
+        let cursor = from === "end" ? horizon + 1n : from
+        const step = Effect.gen(function*() {
+          if (cursor > horizon) {
+            horizon = yield* globalOrder.settledHorizon
+            if (cursor > horizon) {
+              yield* nextWakeup
+              return Chunk.empty<RecordedEvent>()
+            }
+          }
+          const page = yield* readRange(cursor, horizon, filter, batchSize).pipe(
+            Effect.catchTag("SqlError", storeError("Could not read the global log"))
+          )
+          const last = page[page.length - 1]
+          // A short page means nothing else that matches is at or below the horizon.
+          cursor = page.length < batchSize || last === undefined ? horizon + 1n : last.position + 1n
+          return Chunk.unsafeFromArray(page)
+        })
+        return Stream.repeatEffectChunk(step)
+      })).pipe(Stream.withSpan("EventStore.subscribe"))
 
     const streamVersion = (streamId: string) =>
       Effect.gen(function*() {
@@ -287,7 +331,15 @@ export const make = (options?: PostgresEventStoreOptions) =>
         ).pipe(Stream.mapError(storeError("Could not list streams")))
       })).pipe(Stream.withSpan("EventStore.listStreams"))
 
-    return EventStore.of({ append, readStream, readAll, streamVersion, listStreams })
+    return EventStore.of({
+      append,
+      readStream,
+      readAll,
+      subscribe,
+      headPosition: globalOrder.settledHorizon,
+      streamVersion,
+      listStreams
+    })
   })
 
 /**
@@ -324,7 +376,7 @@ function paginate<S extends { readonly remaining: number }, Row, A = RecordedEve
 export const layer = (
   options?: PostgresEventStoreOptions
 ): Layer.Layer<EventStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
-  Layer.effect(
+  Layer.scoped(
     EventStore,
     Effect.gen(function*() {
       if (options?.migrate !== false) {

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Chunk, Deferred, Duration, Effect, Fiber, Option, Random, Ref, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Fiber, Option, Random, Ref, Schedule, Stream } from "effect"
+import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import { EventStore } from "../../src/EventStore.js"
 import { serverAvailable, storeLayer, uniqueSchema } from "./support.js"
 
@@ -183,4 +184,41 @@ describe.skipIf(!serverAvailable)("global order on PostgreSQL", () => {
       expect(Option.getOrThrow(yield* store.streamVersion("race-1"))).toBe(2)
       expect(Option.getOrThrow(yield* store.streamVersion("race-new"))).toBe(1)
     }).pipe(Effect.provide(storeLayer(uniqueSchema("go_race"), 20))))
+
+  it.live("live subscribers under 12 concurrent writers (some rolling back) each get every committed event once, in order", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore
+      const committed = yield* Ref.make(0)
+      const subscriber = Effect.gen(function*() {
+        const received = yield* Ref.make<ReadonlyArray<RecordedEvent>>([])
+        const fiber = yield* Effect.fork(
+          Stream.runForEach(store.subscribe({ batchSize: 50 }), (event) => Ref.update(received, (all) => [...all, event]))
+        )
+        return { received, fiber }
+      })
+      const subscribers = [yield* subscriber, yield* subscriber]
+      yield* Effect.forEach(Array.from({ length: 12 }, (_, w) => w), (w) =>
+        Effect.forEach(Array.from({ length: 40 }, (_, i) => i), (i) =>
+          sql.withTransaction(Effect.gen(function*() {
+            const result = yield* store.append(`live-${w % 5}`, [{ eventType: "Tick", data: { w, i } }])
+            if (w % 3 === 0 && i % 4 === 0) return yield* Effect.fail("rollback" as const)
+            return result
+          })).pipe(
+            Effect.zipRight(Ref.update(committed, (n) => n + 1)),
+            Effect.catchAll(() => Effect.void)
+          ), { discard: true }), { concurrency: "unbounded", discard: true })
+      const expected = (yield* Stream.runCollect(store.readAll())).pipe(Chunk.toReadonlyArray)
+      expect(expected).toHaveLength(yield* Ref.get(committed))
+      for (const { fiber, received } of subscribers) {
+        // Bounded only so that a lost event fails the test instead of hanging it.
+        yield* Ref.get(received).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (all) => all.length >= expected.length }),
+          Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => "subscriber fell behind" })
+        )
+        yield* Effect.sleep(Duration.millis(100))
+        expect(yield* Ref.get(received)).toEqual(expected)
+        yield* Fiber.interrupt(fiber)
+      }
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("go_live"), 20))), { timeout: 60_000 })
 })

@@ -1,0 +1,90 @@
+/**
+ * Tells live subscribers that the log may have grown, so that they re-read
+ * instead of polling the database each on its own.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Wakeups {
+  /**
+   * Registers a subscriber for the scope and returns the effect that waits for
+   * its next wake-up: a signal sent after the registration, or `idle` passing.
+   */
+  readonly register: Effect.Effect<Effect.Effect<void>, never, Scope.Scope>
+  /** Wakes every subscriber of this process now (after an append committed here). */
+  readonly nudge: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WakeupOptions {
+  /**
+   * How often one fiber per store reads the position sequence while anyone
+   * subscribes, to notice appends of other processes (default 10 ms). Appends
+   * of this process wake subscribers at once.
+   */
+  readonly pollInterval?: Duration.DurationInput | undefined
+  /** The longest a subscriber sleeps without any signal (default 1 second). */
+  readonly idle?: Duration.DurationInput | undefined
+}
+
+/**
+ * One poller per store watches `last_value` of the position sequence, a read
+ * of one row that changes whenever any session anywhere draws a position.
+ * It runs only while there are subscribers. Polling rather than `pg_notify`:
+ * a notifying transaction takes a lock that serialises the commits of all
+ * notifying transactions in the cluster, which would cap append throughput.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  schema: string,
+  options?: WakeupOptions
+): Effect.Effect<Wakeups, SqlError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const pollInterval = Duration.decode(options?.pollInterval ?? Duration.millis(10))
+    const idle = Duration.decode(options?.idle ?? Duration.seconds(1))
+    const signals = yield* PubSub.sliding<void>(1)
+    const subscribers = yield* Ref.make(0)
+    const sequence = sql(`${schema}.events_position_seq`)
+    const readHead = sql<{ readonly last_value: string }>`SELECT last_value::text AS last_value FROM ${sequence}`.pipe(
+      Effect.map(([row]) => row?.last_value ?? "")
+    )
+
+    const poll = (seen: string) =>
+      Effect.gen(function*() {
+        yield* Effect.sleep(pollInterval)
+        if ((yield* Ref.get(subscribers)) === 0) return seen
+        const head = yield* readHead.pipe(
+          Effect.tapError((error) => Effect.logWarning("Subscription poll failed; retrying", error)),
+          Effect.orElseSucceed(() => seen)
+        )
+        if (head !== seen) yield* PubSub.publish(signals, undefined)
+        return head
+      })
+    yield* Effect.forkScoped(Effect.iterate("", { while: () => true, body: poll }))
+
+    const register = Effect.gen(function*() {
+      yield* Effect.acquireRelease(Ref.update(subscribers, (n) => n + 1), () => Ref.update(subscribers, (n) => n - 1))
+      const queue = yield* PubSub.subscribe(signals)
+      return Queue.take(queue).pipe(Effect.timeoutOption(idle), Effect.asVoid)
+    })
+
+    return { register, nudge: PubSub.publish(signals, undefined).pipe(Effect.asVoid) }
+  })
