@@ -8,10 +8,13 @@
  * @since 0.1.0
  */
 export * as AppendRejection from "./AppendRejection.js"
+export * from "./CheckpointStore.js"
 export * from "./Errors.js"
 export * as EventData from "./EventData.js"
 export * from "./EventStore.js"
 export * as ExpectedVersion from "./ExpectedVersion.js"
+export * as Projection from "./Projection.js"
 export type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
+export * as RunnerLock from "./RunnerLock.js"
 export * as StreamId from "./StreamId.js"
 export * as Validation from "./Validation.js"

@@ -5,3 +5,4 @@
  * @since 0.1.0
  */
 export * as MemoryEventStore from "./MemoryEventStore.js"
+export * as MemoryCheckpointStore from "./MemoryCheckpointStore.js"

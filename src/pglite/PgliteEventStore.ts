@@ -10,8 +10,11 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Layer from "effect/Layer"
 import type { InvalidInput } from "../Errors.js"
+import type { CheckpointStore } from "../CheckpointStore.js"
 import type { EventStore } from "../EventStore.js"
+import * as PostgresCheckpointStore from "../postgres/PostgresCheckpointStore.js"
 import * as PostgresEventStore from "../postgres/PostgresEventStore.js"
+import * as RunnerLock from "../RunnerLock.js"
 import * as PgliteClient from "./PgliteClient.js"
 
 /**
@@ -24,9 +27,12 @@ export interface PgliteEventStoreOptions extends PostgresEventStore.PostgresEven
 }
 
 /**
- * The store with its own embedded database. The `SqlClient` is provided too,
- * so that your own SQL (read models, `withTransaction`) runs on the same
- * database and can join the store's transactions.
+ * The store with its own embedded database: the `EventStore`, the
+ * `CheckpointStore` and a `RunnerLock` within this process (no other process
+ * can open the same data directory), all on one database. The `SqlClient` is
+ * provided too, so that your own SQL (read models, `withTransaction`) runs on
+ * the same database and joins the store's transactions; more services on it
+ * compose with `Layer.provideMerge(PgliteEventStore.layer(...))`.
  *
  * @since 0.1.0
  * @category layers
@@ -34,6 +40,11 @@ export interface PgliteEventStoreOptions extends PostgresEventStore.PostgresEven
 export const layer = (
   options?: PgliteEventStoreOptions
 ): Layer.Layer<
-  EventStore | SqlClient.SqlClient | PgliteClient.PgliteClient,
+  EventStore | CheckpointStore | RunnerLock.RunnerLock | SqlClient.SqlClient | PgliteClient.PgliteClient,
   InvalidInput | SqlError | Migrator.MigrationError
-> => PostgresEventStore.layer(options).pipe(Layer.provideMerge(PgliteClient.layer({ dataDir: options?.dataDir })))
+> =>
+  Layer.mergeAll(
+    PostgresEventStore.layer(options),
+    PostgresCheckpointStore.layer({ schema: options?.schema, migrate: false }),
+    RunnerLock.layerLocal
+  ).pipe(Layer.provideMerge(PgliteClient.layer({ dataDir: options?.dataDir })))

@@ -67,18 +67,22 @@ export const make = (
       Effect.map(([row]) => row?.last_value ?? "")
     )
 
-    const poll = (seen: string) =>
+    // `seen` is the last head read, or undefined after a failed read: a failure
+    // is logged once, not at every poll, and subscribers are woken on recovery.
+    const poll = (seen: string | undefined) =>
       Effect.gen(function*() {
         yield* Effect.sleep(pollInterval)
         if ((yield* Ref.get(subscribers)) === 0) return seen
-        const head = yield* readHead.pipe(
-          Effect.tapError((error) => Effect.logWarning("Subscription poll failed; retrying", error)),
-          Effect.orElseSucceed(() => seen)
+        return yield* readHead.pipe(
+          Effect.tap((head) => head !== seen ? PubSub.publish(signals, undefined) : Effect.void),
+          Effect.catchAll((error) =>
+            seen === undefined
+              ? Effect.succeed(undefined)
+              : Effect.as(Effect.logWarning("Subscription poll failed; retrying", error), undefined)
+          )
         )
-        if (head !== seen) yield* PubSub.publish(signals, undefined)
-        return head
       })
-    yield* Effect.forkScoped(Effect.iterate("", { while: () => true, body: poll }))
+    yield* Effect.forkScoped(Effect.iterate("" as string | undefined, { while: () => true, body: poll }))
 
     const register = Effect.gen(function*() {
       yield* Effect.acquireRelease(Ref.update(subscribers, (n) => n + 1), () => Ref.update(subscribers, (n) => n - 1))

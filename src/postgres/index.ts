@@ -7,3 +7,6 @@
 export * as GlobalOrder from "./GlobalOrder.js"
 export * as Migrations from "./Migrations.js"
 export * as PostgresEventStore from "./PostgresEventStore.js"
+export * as PostgresCheckpointStore from "./PostgresCheckpointStore.js"
+export * as PostgresRunnerLock from "./PostgresRunnerLock.js"
+export * as Wakeups from "./Wakeups.js"

@@ -1,0 +1,87 @@
+/**
+ * Where subscribers and projections keep their place in the global log.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { StoreError } from "./Errors.js"
+import type { RecordedEvent } from "./RecordedEvent.js"
+
+/**
+ * The checkpoint was not where the caller last saw it: another runner of the
+ * same projection moved it. The caller must stop; nothing of its transaction
+ * was committed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CheckpointConflict extends Schema.TaggedError<CheckpointConflict>()("CheckpointConflict", {
+  name: Schema.String,
+  expected: Schema.BigIntFromSelf,
+  actual: Schema.BigIntFromSelf
+}) {
+  override get message(): string {
+    return `Checkpoint "${this.name}" was expected at ${this.expected} but is at ${this.actual}: another runner moved it`
+  }
+}
+
+/**
+ * An event a projection could not apply and set aside.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ParkedEvent {
+  readonly projection: string
+  readonly position: bigint
+  readonly eventId: string
+  readonly streamId: string
+  readonly eventType: string
+  readonly error: string
+  readonly parkedAt: Date
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SaveOptions {
+  /**
+   * Compare and set: save only if the checkpoint is still at this position (0n
+   * for "never saved"), else fail with `CheckpointConflict`.
+   */
+  readonly expected?: bigint | undefined
+}
+
+/**
+ * Checkpoints of named subscribers, and the events their projections parked.
+ * On the SQL backends everything here runs on the `SqlClient` in context, so a
+ * save inside `transaction` (or the caller's own `withTransaction`) commits
+ * with the caller's writes.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CheckpointStore extends Context.Tag("effect-event-store/CheckpointStore")<CheckpointStore, {
+  /** The last position `name` processed, or none if it never saved one. */
+  readonly load: (name: string) => Effect.Effect<Option.Option<bigint>, StoreError>
+  readonly save: (
+    name: string,
+    position: bigint,
+    options?: SaveOptions
+  ) => Effect.Effect<void, CheckpointConflict | StoreError>
+  /** Sets `event` aside for `name`, with the reason it could not be applied. */
+  readonly park: (name: string, event: RecordedEvent, error: string) => Effect.Effect<void, StoreError>
+  /** The events `name` parked, in position order. */
+  readonly parked: (name: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, StoreError>
+  /** Removes a parked event (after it has been dealt with). */
+  readonly unpark: (name: string, position: bigint) => Effect.Effect<void, StoreError>
+  /**
+   * Runs `effect` so that the saves and parks inside it commit together with
+   * it, or not at all (a SQL transaction on the SQL backends).
+   */
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+}>() {}

@@ -1,0 +1,90 @@
+/**
+ * At most one active runner per projection: the others stand by and take over
+ * when it goes away.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { StoreError } from "./Errors.js"
+
+/**
+ * The runner no longer holds its lock (its connection died, its lease could not
+ * be renewed): it must stop at once.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
+  name: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Lost the runner lock of "${this.name}": ${this.reason}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class RunnerLock extends Context.Tag("effect-event-store/RunnerLock")<RunnerLock, {
+  /**
+   * Waits until this runner holds the lock for `name`, and holds it for the
+   * scope. The returned effect never succeeds: it fails with `LockLost` as
+   * soon as the lock is gone, so a runner races its work against it.
+   */
+  readonly acquire: (name: string) => Effect.Effect<Effect.Effect<never, LockLost>, StoreError, Scope.Scope>
+}>() {}
+
+const makeLocalLock = (): Context.Tag.Service<RunnerLock> => {
+  const locks = new Map<string, Effect.Semaphore>()
+  const semaphore = (name: string) =>
+    Effect.sync(() => {
+      const existing = locks.get(name)
+      if (existing) return existing
+      const created = Effect.unsafeMakeSemaphore(1)
+      locks.set(name, created)
+      return created
+    })
+  return RunnerLock.of({
+    acquire: (name) =>
+      Effect.flatMap(semaphore(name), (lock) =>
+        Effect.acquireRelease(lock.take(1), () => lock.release(1)).pipe(Effect.as(Effect.never)))
+  })
+}
+
+/**
+ * Within one process only: for the in-memory and embedded backends, where no
+ * other process can share the store, and for tests.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeLocal: Effect.Effect<Context.Tag.Service<RunnerLock>> = Effect.sync(makeLocalLock)
+
+const localByOwner = new WeakMap<object, Context.Tag.Service<RunnerLock>>()
+
+/**
+ * The process-local lock that belongs to `owner` (a store instance): runners
+ * that find no `RunnerLock` in context share it when they share the store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const localFor = (owner: object): Context.Tag.Service<RunnerLock> => {
+  const existing = localByOwner.get(owner)
+  if (existing) return existing
+  const created = makeLocalLock()
+  localByOwner.set(owner, created)
+  return created
+}
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLocal: Layer.Layer<RunnerLock> = Layer.effect(RunnerLock, makeLocal)

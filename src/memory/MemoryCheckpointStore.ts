@@ -1,0 +1,98 @@
+/**
+ * Checkpoints and parked events in memory. A `transaction` applies its saves
+ * and parks together when it succeeds, and drops them when it fails.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { CheckpointConflict, CheckpointStore, type ParkedEvent } from "../CheckpointStore.js"
+import type { RecordedEvent } from "../RecordedEvent.js"
+
+interface State {
+  readonly checkpoints: ReadonlyMap<string, bigint>
+  readonly parked: ReadonlyMap<string, ReadonlyArray<ParkedEvent>>
+}
+
+type Change = (state: State) => State
+
+const withCheckpoint = (name: string, position: bigint): Change => (state) => ({
+  ...state,
+  checkpoints: new Map(state.checkpoints).set(name, position)
+})
+
+const withParked = (name: string, update: (events: ReadonlyArray<ParkedEvent>) => ReadonlyArray<ParkedEvent>): Change =>
+(state) => ({ ...state, parked: new Map(state.parked).set(name, update(state.parked.get(name) ?? [])) })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const ref = yield* Ref.make<State>({ checkpoints: new Map(), parked: new Map() })
+  // The changes of the transaction this fiber is in, if any: a view of the
+  // state that the transaction's own reads see, applied to `ref` at its end.
+  const pending = yield* FiberRef.make<Option.Option<Ref.Ref<State>>>(Option.none())
+  const lock = yield* Effect.makeSemaphore(1)
+
+  const current = Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.get(ref), onSome: Ref.get }))
+  const change = (f: Change) =>
+    Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.update(ref, f), onSome: (view) => Ref.update(view, f) }))
+
+  const load = (name: string) => Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name)))
+
+  const save = (name: string, position: bigint, options?: { readonly expected?: bigint | undefined }) =>
+    Effect.gen(function*() {
+      const actual = (yield* current).checkpoints.get(name) ?? 0n
+      if (options?.expected !== undefined && options.expected !== actual) {
+        return yield* new CheckpointConflict({ name, expected: options.expected, actual })
+      }
+      yield* change(withCheckpoint(name, position))
+    })
+
+  const park = (name: string, event: RecordedEvent, error: string) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      change(withParked(name, (events) =>
+        [
+          ...events.filter((parked) => parked.position !== event.position),
+          {
+            projection: name,
+            position: event.position,
+            eventId: event.eventId,
+            streamId: event.streamId,
+            eventType: event.eventType,
+            error,
+            parkedAt: new Date(now)
+          }
+        ].sort((a, b) => (a.position < b.position ? -1 : 1)))))
+
+  const parked = (name: string) => Effect.map(current, (state) => state.parked.get(name) ?? [])
+
+  const unpark = (name: string, position: bigint) =>
+    change(withParked(name, (events) => events.filter((event) => event.position !== position)))
+
+  const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(FiberRef.get(pending), (outer) =>
+      Option.isSome(outer)
+        ? effect // nested: part of the enclosing transaction
+        : lock.withPermits(1)(Effect.gen(function*() {
+          const view = yield* Ref.make(yield* Ref.get(ref))
+          const result = yield* Effect.locally(effect, pending, Option.some(view))
+          yield* Ref.set(ref, yield* Ref.get(view))
+          return result
+        })))
+
+  return CheckpointStore.of({ load, save, park, parked, unpark, transaction })
+})
+
+/**
+ * Every build is a fresh, empty store.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<CheckpointStore> = Layer.scoped(CheckpointStore, make)

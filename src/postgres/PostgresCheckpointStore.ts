@@ -1,0 +1,153 @@
+/**
+ * Checkpoints and parked events in PostgreSQL, in the store's schema.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Migrator from "@effect/sql/Migrator"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { CheckpointConflict, CheckpointStore } from "../CheckpointStore.js"
+import { type InvalidInput, StoreError } from "../Errors.js"
+import * as Validation from "../Validation.js"
+import * as Migrations from "./Migrations.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PostgresCheckpointStoreOptions {
+  /** The schema of the event store (default `event_store`). */
+  readonly schema?: string | undefined
+  /** Create or upgrade the tables when the layer starts (default true). */
+  readonly migrate?: boolean | undefined
+}
+
+const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
+
+class CallerError<E> {
+  constructor(readonly error: E) {}
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: PostgresCheckpointStoreOptions) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const checkpoints = sql(`${schema}.checkpoints`)
+    const parkedEvents = sql(`${schema}.parked_events`)
+
+    const load = (name: string) =>
+      Validation.streamId(name).pipe(
+        Effect.mapError((error) => new StoreError({ message: `Invalid checkpoint name: ${error.reason}` })),
+        Effect.zipRight(sql<{ readonly position: string }>`
+          SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name}`.pipe(
+          Effect.catchTag("SqlError", storeError(`Could not load checkpoint "${name}"`))
+        )),
+        Effect.map(([row]) => row === undefined ? Option.none() : Option.some(BigInt(row.position))),
+        Effect.withSpan("CheckpointStore.load", { attributes: { name } })
+      )
+
+    const save = (name: string, position: bigint, saveOptions?: { readonly expected?: bigint | undefined }) =>
+      Effect.gen(function*() {
+        const expected = saveOptions?.expected
+        if (expected === undefined) {
+          yield* sql`INSERT INTO ${checkpoints} (name, position) VALUES (${name}, ${position.toString()})
+            ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = statement_timestamp()`
+          return
+        }
+        // Compare and set in one statement: the row lock makes a racing runner
+        // wait and then see the moved checkpoint.
+        const rows = expected === 0n
+          ? yield* sql<{ readonly position: string }>`
+              INSERT INTO ${checkpoints} (name, position) VALUES (${name}, ${position.toString()})
+              ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = statement_timestamp()
+                WHERE ${checkpoints}.position = 0
+              RETURNING position::text AS position`
+          : yield* sql<{ readonly position: string }>`
+              UPDATE ${checkpoints} SET position = ${position.toString()}, updated_at = statement_timestamp()
+              WHERE name = ${name} AND position = ${expected.toString()}
+              RETURNING position::text AS position`
+        if (rows.length === 0) {
+          const [current] = yield* sql<{ readonly position: string }>`
+            SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name}`
+          return yield* new CheckpointConflict({ name, expected, actual: BigInt(current?.position ?? "0") })
+        }
+      }).pipe(
+        Effect.catchTag("SqlError", storeError(`Could not save checkpoint "${name}"`)),
+        Effect.withSpan("CheckpointStore.save", { attributes: { name, position: position.toString() } })
+      )
+
+    const park = (name: string, event: { readonly position: bigint; readonly eventId: string; readonly streamId: string; readonly eventType: string }, error: string) =>
+      sql`INSERT INTO ${parkedEvents} (projection, position, event_id, stream_id, event_type, error)
+          VALUES (${name}, ${event.position.toString()}, ${event.eventId}, ${event.streamId}, ${event.eventType}, ${error})
+          ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`.pipe(
+        Effect.asVoid,
+        Effect.catchTag("SqlError", storeError(`Could not park event ${event.eventId} of "${name}"`)),
+        Effect.withSpan("CheckpointStore.park", { attributes: { name } })
+      )
+
+    const parked = (name: string) =>
+      sql<{
+        readonly projection: string
+        readonly position: string
+        readonly event_id: string
+        readonly stream_id: string
+        readonly event_type: string
+        readonly error: string
+        readonly parked_at: Date
+      }>`SELECT projection, position::text AS position, event_id::text AS event_id, stream_id, event_type, error, parked_at
+         FROM ${parkedEvents} p WHERE p.projection = ${name} ORDER BY p.position`.pipe(
+        Effect.map((rows) =>
+          rows.map((row) => ({
+            projection: row.projection,
+            position: BigInt(row.position),
+            eventId: row.event_id,
+            streamId: row.stream_id,
+            eventType: row.event_type,
+            error: row.error,
+            parkedAt: row.parked_at
+          }))
+        ),
+        Effect.catchTag("SqlError", storeError(`Could not list the parked events of "${name}"`))
+      )
+
+    const unpark = (name: string, position: bigint) =>
+      sql`DELETE FROM ${parkedEvents} WHERE projection = ${name} AND position = ${position.toString()}`.pipe(
+        Effect.asVoid,
+        Effect.catchTag("SqlError", storeError(`Could not unpark event at ${position} of "${name}"`))
+      )
+
+    // Only the transaction's own BEGIN / COMMIT failures become a StoreError;
+    // the caller's errors (which roll it back) pass through as they are.
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+      sql.withTransaction(Effect.mapError(effect, (error) => new CallerError(error))).pipe(
+        Effect.mapError((error) =>
+          error instanceof CallerError ? error.error : new StoreError({ message: "The checkpoint transaction failed", cause: error })
+        )
+      )
+
+    return CheckpointStore.of({ load, save, park, parked, unpark, transaction })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: PostgresCheckpointStoreOptions
+): Layer.Layer<CheckpointStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
+  Layer.effect(
+    CheckpointStore,
+    Effect.gen(function*() {
+      if (options?.migrate !== false) {
+        yield* Migrations.migrate(yield* Migrations.validateSchema(options?.schema ?? "event_store"))
+      }
+      return yield* make(options)
+    })
+  )

@@ -1,0 +1,293 @@
+/**
+ * Projections on every backend: built from history and live events, exactly
+ * once for SQL read models across interruptions, with the failure policies,
+ * status and one active runner.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { CheckpointStore } from "../../src/CheckpointStore.js"
+import { EventStore } from "../../src/EventStore.js"
+import { MemoryCheckpointStore, MemoryEventStore } from "../../src/memory/index.js"
+import { PgliteEventStore } from "../../src/pglite/index.js"
+import { PostgresCheckpointStore, PostgresEventStore, PostgresRunnerLock } from "../../src/postgres/index.js"
+import * as Projection from "../../src/Projection.js"
+import type { RecordedEvent } from "../../src/RecordedEvent.js"
+import { pgLayer, serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
+
+const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, what: string) =>
+  check.pipe(
+    Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (done) => done }),
+    Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => `timed out waiting until ${what}` })
+  )
+
+const appendMany = (count: number, streams = 7) =>
+  Effect.flatMap(EventStore, (store) =>
+    Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
+      store.append(`Account-${i % streams}`, [{ eventType: i % 5 === 0 ? "Opened" : "Deposited", data: { amount: i } }]), {
+      discard: true
+    }))
+
+const allEvents = Effect.flatMap(EventStore, (store) => Stream.runCollect(store.readAll())).pipe(
+  Effect.map((chunk) => Array.from(chunk))
+)
+
+describe("projections in memory", () => {
+  const layer = () => Layer.mergeAll(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+
+  it.live("a projection applies history and then live events, and saves its checkpoint", () =>
+    Effect.gen(function*() {
+      const applied = yield* Ref.make<ReadonlyArray<bigint>>([])
+      yield* appendMany(25)
+      const runner = yield* Projection.start(Projection.make({
+        name: "totals",
+        batchSize: 4,
+        handle: (event) => Ref.update(applied, (all) => [...all, event.position])
+      }))
+      yield* appendMany(10)
+      const events = yield* allEvents
+      yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === events.length), "all applied")
+      expect(yield* Ref.get(applied)).toEqual(events.map((e) => e.position))
+      const checkpoints = yield* CheckpointStore
+      yield* waitUntil(
+        Effect.map(checkpoints.load("totals"), (p) => Option.getOrElse(p, () => 0n) === events.at(-1)?.position),
+        "checkpoint saved"
+      )
+      const status = yield* runner.status
+      expect(status).toMatchObject({ name: "totals", state: "live", position: events.at(-1)?.position, lag: { positions: 0n, millis: 0 } })
+    }).pipe(Effect.scoped, Effect.provide(layer())))
+
+  it.live("a handler that keeps failing stops the projection with an error naming the event, before it", () =>
+    Effect.gen(function*() {
+      const applied = yield* Ref.make<ReadonlyArray<number>>([])
+      const store = yield* EventStore
+      yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Poison", data: 2 }, { eventType: "Paid", data: 3 }])
+      const error = yield* Projection.run(Projection.make({
+        name: "strict",
+        onFailure: { retry: Schedule.recurs(2), then: "stop" },
+        handle: (event) =>
+          event.eventType === "Poison"
+            ? Effect.fail(new Error("cannot handle poison"))
+            : Ref.update(applied, (all) => all.includes(Number(event.data)) ? all : [...all, Number(event.data)])
+      })).pipe(Effect.flip)
+      expect(error._tag).toBe("ProjectionFailed")
+      expect(error).toMatchObject({ projection: "strict", eventType: "Poison", streamId: "Order-1", position: 2n, reason: "cannot handle poison" })
+      expect(yield* Ref.get(applied)).toEqual([1])
+      expect(yield* (yield* CheckpointStore).load("strict")).toEqual(Option.some(1n))
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a handler that keeps failing parks the event and goes on, when the policy says park", () =>
+    Effect.gen(function*() {
+      const applied = yield* Ref.make<ReadonlyArray<number>>([])
+      const store = yield* EventStore
+      yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Poison", data: 2 }, { eventType: "Paid", data: 3 }])
+      const runner = yield* Projection.start(Projection.make({
+        name: "lenient",
+        onFailure: { retry: Schedule.recurs(1), then: "park" },
+        handle: (event) =>
+          // In memory a failed batch's earlier effects are not undone: the handler is idempotent.
+          event.eventType === "Poison"
+            ? Effect.die("boom")
+            : Ref.update(applied, (all) => all.includes(Number(event.data)) ? all : [...all, Number(event.data)])
+      }))
+      yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 2), "the others applied")
+      expect(yield* Ref.get(applied)).toEqual([1, 3])
+      const checkpoints = yield* CheckpointStore
+      const parked = yield* checkpoints.parked("lenient")
+      expect(parked.map((p) => [p.position, p.eventType, p.error])).toEqual([[2n, "Poison", "boom"]])
+      yield* waitUntil(Effect.map(runner.status, (s) => s.position === 3n && s.state === "live"), "live")
+    }).pipe(Effect.scoped, Effect.provide(layer())))
+
+  it.live("two runners of one projection in one process: one runs, the other stands by and takes over", () =>
+    Effect.gen(function*() {
+      const applied = yield* Ref.make<ReadonlyArray<bigint>>([])
+      const projection = Projection.make({ name: "single", handle: (event: RecordedEvent) => Ref.update(applied, (all) => [...all, event.position]) })
+      yield* appendMany(5)
+      const firstScope = yield* Effect.forkScoped(Effect.scoped(Effect.flatMap(Projection.start(projection), (r) => Effect.zipRight(
+        waitUntil(Effect.map(SubscriptionRef.get(r.state), (s) => s._tag === "Running"), "first running"),
+        Effect.never
+      ))))
+      yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 5), "first applied")
+      const second = yield* Projection.start(projection)
+      yield* Effect.sleep(Duration.millis(50))
+      expect((yield* SubscriptionRef.get(second.state))._tag).toBe("Standby")
+      yield* Fiber.interrupt(firstScope)
+      yield* waitUntil(Effect.map(SubscriptionRef.get(second.state), (s) => s._tag === "Running"), "second takes over")
+      yield* appendMany(5)
+      yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 10), "second applied")
+      expect(yield* Ref.get(applied)).toEqual((yield* allEvents).map((e) => e.position))
+    }).pipe(Effect.scoped, Effect.provide(layer())))
+})
+
+const sqlBackends = [
+  {
+    name: "PGlite",
+    available: true,
+    layer: () => PgliteEventStore.layer()
+  },
+  {
+    name: "PostgreSQL",
+    available: serverAvailable,
+    layer: () => {
+      const schema = uniqueSchema("proj")
+      return PostgresCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(storeLayer(schema, 12)))
+    }
+  }
+] as const
+
+for (const backend of sqlBackends) {
+  describe.skipIf(!backend.available)(`SQL read models on ${backend.name}`, () => {
+    // The read model: one row per applied event (a second application would
+    // violate the primary key) and a running total.
+    const setup = Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE IF NOT EXISTS rm_applied (projection text, position bigint, PRIMARY KEY (projection, position))`
+      yield* sql`CREATE TABLE IF NOT EXISTS rm_totals (projection text PRIMARY KEY, total bigint NOT NULL)`
+    })
+    const readModel = (name: string) =>
+      Projection.make({
+        name,
+        batchSize: 7,
+        handle: (event) =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`INSERT INTO rm_applied VALUES (${name}, ${event.position.toString()})`
+            yield* sql`INSERT INTO rm_totals VALUES (${name}, ${(event.data as { amount: number }).amount})
+              ON CONFLICT (projection) DO UPDATE SET total = rm_totals.total + EXCLUDED.total`
+          })
+      })
+    const readBack = (name: string) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const applied = yield* sql<{ readonly position: string }>`SELECT a.position::text AS position FROM rm_applied a WHERE a.projection = ${name} ORDER BY a.position`
+        const [total] = yield* sql<{ readonly total: string }>`SELECT total::text AS total FROM rm_totals WHERE projection = ${name}`
+        return { positions: applied.map((row) => BigInt(row.position)), total: Number(total?.total ?? 0) }
+      })
+
+    it.live("a projection interrupted at random points and restarted ends with the same read model as one run, nothing applied twice", () =>
+      Effect.gen(function*() {
+        yield* setup
+        const name = `interrupted-${Date.now()}`
+        const reference = `reference-${Date.now()}`
+        yield* appendMany(150)
+        for (let round = 0; round < 12; round++) {
+          const fiber = yield* Effect.fork(Projection.run(readModel(name)))
+          yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, 40)))
+          yield* Fiber.interrupt(fiber)
+          if (round === 5) yield* appendMany(60)
+        }
+        const events = yield* allEvents
+        const expectedTotal = events.reduce((sum, e) => sum + (e.data as { amount: number }).amount, 0)
+        const finish = (projectionName: string) =>
+          Effect.scoped(Effect.gen(function*() {
+            yield* Projection.start(readModel(projectionName))
+            yield* waitUntil(Effect.map(readBack(projectionName), (rm) => rm.positions.length === events.length), `${projectionName} complete`)
+            return yield* readBack(projectionName)
+          }))
+        const resumed = yield* finish(name)
+        const inOneGo = yield* finish(reference)
+        expect(resumed.positions).toEqual(events.map((e) => e.position))
+        expect(resumed).toEqual(inOneGo)
+        expect(resumed.total).toBe(expectedTotal)
+      }).pipe(Effect.provide(backend.layer())), { timeout: 60_000 })
+
+    it.live("a failing handler rolls back its whole batch: what it wrote before failing is not kept", () =>
+      Effect.gen(function*() {
+        yield* setup
+        const sql = yield* SqlClient.SqlClient
+        const name = `rollback-${Date.now()}`
+        const store = yield* EventStore
+        yield* store.append("Order-9", [{ eventType: "Deposited", data: { amount: 5 } }, { eventType: "Poison", data: { amount: 7 } }])
+        const error = yield* Projection.run(Projection.make({
+          name,
+          onFailure: { retry: Schedule.recurs(1), then: "stop" },
+          handle: (event) =>
+            Effect.gen(function*() {
+              yield* sql`INSERT INTO rm_applied VALUES (${name}, ${event.position.toString()})`
+              if (event.eventType === "Poison") return yield* Effect.fail("poisoned")
+            })
+        })).pipe(Effect.flip)
+        expect(error).toMatchObject({ _tag: "ProjectionFailed", eventType: "Poison" })
+        // The first event was applied in its own transaction once the batch was split; the poison one left nothing.
+        const { positions } = yield* readBack(name)
+        expect(positions).toHaveLength(1)
+      }).pipe(Effect.provide(backend.layer())), { timeout: 30_000 })
+  })
+}
+
+describe.skipIf(!serverAvailable)("one runner across store instances on PostgreSQL", () => {
+  /** A store instance with its own connection pool, as another process would have; closed with `close`. */
+  const startInstance = (schema: string, lock: "advisory" | "lease", projection: Projection.Projection<never, never>) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const locks = lock === "advisory"
+        ? PostgresRunnerLock.layerAdvisory({ schema, retryInterval: "50 millis", checkInterval: "50 millis" })
+        : PostgresRunnerLock.layerLease({ schema, retryInterval: "50 millis", ttl: "600 millis" })
+      const context = yield* Layer.buildWithScope(
+        Layer.mergeAll(locks, PostgresCheckpointStore.layer({ schema })).pipe(
+          Layer.provideMerge(PostgresEventStore.layer({ schema })),
+          Layer.provideMerge(pgLayer(3))
+        ),
+        scope
+      )
+      const runner = yield* Projection.start(projection).pipe(Effect.provide(context), Scope.extend(scope))
+      return { runner, context, close: Scope.close(scope, Exit.void) }
+    })
+
+  const isRunning = (runner: Projection.ProjectionRunner) =>
+    Effect.map(SubscriptionRef.get(runner.state), (state) => state._tag === "Running")
+
+  for (const lock of ["advisory", "lease"] as const) {
+    it.live(`with the ${lock} lock, a second instance stands by and takes over when the first goes away`, () =>
+      Effect.gen(function*() {
+        const schema = uniqueSchema(`runner_${lock}`)
+        const applied = yield* Ref.make<ReadonlyArray<string>>([])
+        const projection = Projection.make({
+          name: "solo",
+          handle: (event: RecordedEvent) => Ref.update(applied, (all) => [...all, event.eventId])
+        })
+        const first = yield* startInstance(schema, lock, projection)
+        yield* waitUntil(isRunning(first.runner), "the first runs")
+        const second = yield* startInstance(schema, lock, projection)
+        yield* Effect.sleep(Duration.millis(400))
+        expect((yield* SubscriptionRef.get(second.runner.state))._tag).toBe("Standby")
+
+        yield* Effect.provide(appendMany(20), first.context)
+        yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 20), "the first applied")
+        yield* first.close
+        yield* waitUntil(isRunning(second.runner), "the second takes over")
+        yield* Effect.provide(appendMany(20), second.context)
+        yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 40), "the second applied")
+        expect(new Set(yield* Ref.get(applied)).size).toBe(40)
+        yield* Effect.provide(
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`),
+          second.context
+        )
+        yield* second.close
+      }), { timeout: 30_000 })
+  }
+
+  it.live("a runner whose lock connection is killed stops, and the standby takes over", () =>
+    Effect.gen(function*() {
+      const schema = uniqueSchema("runner_killed")
+      const projection = Projection.make({ name: "fragile", handle: () => Effect.void })
+      const first = yield* startInstance(schema, "advisory", projection)
+      yield* waitUntil(isRunning(first.runner), "the first runs")
+      const second = yield* startInstance(schema, "advisory", projection)
+      yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()`),
+        second.context
+      )
+      yield* waitUntil(isRunning(second.runner), "the second takes over")
+      // The first notices at its next check; until then the compare-and-set
+      // checkpoint keeps it from committing anything.
+      yield* waitUntil(Effect.map(isRunning(first.runner), (running) => !running), "the first stands down")
+      yield* first.close
+      yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`),
+        second.context
+      )
+      yield* second.close
+    }), { timeout: 30_000 })
+})
