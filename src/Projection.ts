@@ -7,6 +7,7 @@
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -16,8 +17,9 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { type CheckpointConflict, CheckpointStore } from "./CheckpointStore.js"
-import type { InvalidInput, StoreError } from "./Errors.js"
+import { InvalidInput, type StoreError } from "./Errors.js"
 import { type EventFilter, EventStore } from "./EventStore.js"
+import { Generations, Superseded, tableName } from "./Generations.js"
 import type { RecordedEvent } from "./RecordedEvent.js"
 import * as RunnerLock from "./RunnerLock.js"
 
@@ -36,16 +38,39 @@ export interface FailurePolicy {
 }
 
 /**
+ * The physical table of each declared read model table, for the generation a
+ * runner is working on.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Projection<E = never, R = never> {
+export type Tables<T extends string> = { readonly [K in T]: string }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Projection<E = never, R = never, T extends string = never> {
   /** Unique per store: it names the checkpoint and the runner lock. */
   readonly name: string
   /** The events the projection sees; all when absent. */
   readonly filter?: EventFilter | undefined
-  /** Applies one event. On the SQL backends, its SQL joins the batch's transaction. */
-  readonly handle: (event: RecordedEvent) => Effect.Effect<void, E, R>
+  /**
+   * Applies one event. On the SQL backends, its SQL joins the batch's
+   * transaction. `tables` maps each declared table to the one to write.
+   */
+  readonly handle: (event: RecordedEvent, tables: Tables<T>) => Effect.Effect<void, E, R>
+  /**
+   * The read model tables the projection owns (SQL backends), by a name of
+   * your choosing: `{ totals: "app.order_totals" }`. Declaring them makes
+   * `rebuild` possible without downtime: each generation has its own tables
+   * (`app.order_totals_g1`, `…_g2`), readers query views with the declared
+   * names, and the views switch to a rebuilt generation once it has caught up.
+   * Needs exactly-once delivery and the `Generations` service.
+   */
+  readonly tables?: Tables<T> | undefined
+  /** Creates one generation's tables (`CREATE TABLE ${sql(tables.orders)} …`); runs in the transaction that starts it. */
+  readonly setup?: ((tables: Tables<T>) => Effect.Effect<void, E, R>) | undefined
   /**
    * `"exactly-once"` (default): the handler's writes and the checkpoint commit
    * in one transaction of the `CheckpointStore`, so for a SQL read model on the
@@ -66,7 +91,9 @@ export interface Projection<E = never, R = never> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <E = never, R = never>(projection: Projection<E, R>): Projection<E, R> => projection
+export const make = <E = never, R = never, T extends string = never>(
+  projection: Projection<E, R, T>
+): Projection<E, R, T> => projection
 
 /**
  * The handler kept failing on an event and the policy says stop.
@@ -115,6 +142,10 @@ export interface ProjectionStatus {
   /** How far behind: positions between the checkpoint and the head, and the age of the oldest unapplied event. */
   readonly lag: { readonly positions: bigint; readonly millis: number }
   readonly error?: string | undefined
+  /** The read model generation readers see, for projections with tables. */
+  readonly generation?: number | undefined
+  /** A rebuild in progress: the generation being built and how far it has got. */
+  readonly rebuild?: { readonly generation: number; readonly position: bigint } | undefined
 }
 
 /**
@@ -135,6 +166,7 @@ class HandlerFailure {
 }
 
 const defaultRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(3)))
+const rebuildPoll = Duration.seconds(1)
 const restartDelay = Schedule.exponential(Duration.millis(200)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(10))))
 
 const describe = (cause: Cause.Cause<unknown>): string => {
@@ -143,26 +175,40 @@ const describe = (cause: Cause.Cause<unknown>): string => {
 }
 
 /**
- * The position a projection has applied up to, the head, and the lag.
+ * The checkpoint name of a projection's generation: the projection's name for
+ * projections without tables, `name@generation` for those with tables.
  *
  * @since 0.1.0
  * @category status
  */
-export const status = <E, R>(
-  projection: Projection<E, R>,
+export const checkpointName = (name: string, generation: number | undefined): string =>
+  generation === undefined ? name : `${name}@${generation}`
+
+/**
+ * The position a projection has applied up to, the head, the lag, and a
+ * rebuild in progress. Works from any process.
+ *
+ * @since 0.1.0
+ * @category status
+ */
+export const status = <E, R, T extends string>(
+  projection: Projection<E, R, T>,
   state: RunnerState = { _tag: "Running" }
 ): Effect.Effect<ProjectionStatus, StoreError, EventStore | CheckpointStore> =>
   Effect.gen(function*() {
     const store = yield* EventStore
     const checkpoints = yield* CheckpointStore
-    const position = Option.getOrElse(yield* checkpoints.load(projection.name), () => 0n)
+    const generations = projection.tables === undefined ? Option.none() : yield* Effect.serviceOption(Generations)
+    const generation = Option.isSome(generations) ? yield* generations.value.current(projection.name) : undefined
+    const load = (g: number | undefined) =>
+      Effect.map(checkpoints.load(checkpointName(projection.name, g)), Option.getOrElse(() => 0n))
+    const position = yield* load(generation?.active)
     const head = yield* store.headPosition
     const next = yield* Stream.runHead(store.readAll({ from: position + 1n, limit: 1, filter: projection.filter })).pipe(
       Effect.catchTag("InvalidInput", () => Effect.succeedNone)
     )
     const now = yield* Clock.currentTimeMillis
     const lagMillis = Option.match(next, { onNone: () => 0, onSome: (event) => Math.max(0, now - event.recordedAt.getTime()) })
-    const caughtUp = Option.isNone(next)
     return {
       name: projection.name,
       state: state._tag === "Standby"
@@ -171,41 +217,79 @@ export const status = <E, R>(
         ? "restarting"
         : state._tag === "Failed"
         ? "failed"
-        : caughtUp
+        : Option.isNone(next)
         ? "live"
         : "catching-up",
       position,
       head,
       lag: { positions: head > position ? head - position : 0n, millis: lagMillis },
-      error: state._tag === "Failed" ? state.error.message : state._tag === "Restarting" ? state.reason : undefined
+      error: state._tag === "Failed" ? state.error.message : state._tag === "Restarting" ? state.reason : undefined,
+      generation: generation?.active,
+      rebuild: generation?.building === undefined
+        ? undefined
+        : { generation: generation.building, position: yield* load(generation.building) }
     }
   })
+
+/**
+ * Asks for a rebuild of a projection with tables: the active runner builds a
+ * new generation from the start of the log beside the one readers see, and
+ * switches the views to it once it has caught up. Returns the generation being
+ * built; `status` shows its progress.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const rebuild = <E, R, T extends string>(
+  projection: Projection<E, R, T>
+): Effect.Effect<number, InvalidInput | StoreError, Generations> =>
+  projection.tables === undefined
+    ? Effect.fail(new InvalidInput({ field: "tables", reason: `projection "${projection.name}" declares no tables to rebuild` }))
+    : Effect.flatMap(Generations, (generations) => generations.requestRebuild(projection.name))
 
 /**
  * Starts a projection in the background of the scope: it waits for the runner
  * lock (one active runner per projection; the `RunnerLock` in context, or a
  * lock within this process when there is none), then catches up from its
  * checkpoint and follows the log. Store errors and lost locks make it start
- * over from its checkpoint; a `ProjectionFailed` stops it.
+ * over from its checkpoint; a `ProjectionFailed` stops it. For a projection
+ * with tables it also builds a requested rebuild and switches to it.
  *
  * @since 0.1.0
  * @category running
  */
-export const start = <E, R>(
-  projection: Projection<E, R>
+export const start = <E, R, T extends string>(
+  projection: Projection<E, R, T>
 ): Effect.Effect<ProjectionRunner, never, EventStore | CheckpointStore | Scope.Scope | R> =>
   Effect.gen(function*() {
     const store = yield* EventStore
     const checkpoints = yield* CheckpointStore
     const lock = Option.getOrElse(yield* Effect.serviceOption(RunnerLock.RunnerLock), () => RunnerLock.localFor(checkpoints))
+    const generations = yield* Effect.serviceOption(Generations)
     const state = yield* SubscriptionRef.make<RunnerState>({ _tag: "Standby" })
     const { name } = projection
+    const declaredTables: Tables<T> | undefined = projection.tables
+    const declared: ReadonlyArray<string> = declaredTables === undefined ? [] : Object.values(declaredTables)
     const batchSize = projection.batchSize ?? 100
     const retry = projection.onFailure?.retry ?? defaultRetry
     const exactlyOnce = projection.delivery !== "at-least-once"
 
-    const handleOne = (event: RecordedEvent): Effect.Effect<void, HandlerFailure, R> =>
-      Effect.catchAllCause(projection.handle(event), (cause) =>
+    const tablesOf = (generation: number | undefined): Tables<T> =>
+      Object.fromEntries(
+        Object.entries<string>(declaredTables ?? {}).map(([key, table]) => [key, generation === undefined ? table : tableName(table, generation)])
+      ) as Tables<T>
+
+    /** Where a batch goes: a checkpoint, the tables to write, and checks made in its transaction. */
+    interface Target {
+      readonly checkpoint: string
+      readonly tables: Tables<T>
+      readonly before: Effect.Effect<void, Superseded | StoreError>
+      readonly after: (position: bigint) => Effect.Effect<unknown, StoreError>
+    }
+    const plainTarget: Target = { checkpoint: name, tables: tablesOf(undefined), before: Effect.void, after: () => Effect.void }
+
+    const handleOne = (event: RecordedEvent, tables: Tables<T>): Effect.Effect<void, HandlerFailure, R> =>
+      Effect.catchAllCause(projection.handle(event, tables), (cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.fail(new HandlerFailure(event, cause)))
 
     // The handler gave up on an event: park it, or stop with an error that names it.
@@ -232,46 +316,127 @@ export const start = <E, R>(
 
     const isHandlerFailure = (error: unknown): error is HandlerFailure => error instanceof HandlerFailure
 
+    type BatchError = ProjectionFailed | CheckpointConflict | Superseded | StoreError
+
     // Applies a batch and returns the new checkpoint; the checkpoint is compared
     // and set, so that a runner that lost its lock cannot commit over the new one.
     const applyBatch = (
+      target: Target,
       previous: bigint,
       events: ReadonlyArray<RecordedEvent>
-    ): Effect.Effect<bigint, ProjectionFailed | CheckpointConflict | StoreError, R> => {
+    ): Effect.Effect<bigint, BatchError, R> => {
       const last = events[events.length - 1]
       if (last === undefined) return Effect.succeed(previous)
-      const save = checkpoints.save(name, last.position, { expected: previous })
+      const save = Effect.zipRight(
+        checkpoints.save(target.checkpoint, last.position, { expected: previous }),
+        target.after(last.position)
+      )
       if (!exactlyOnce) {
         return Effect.forEach(events, (event) =>
-          handleOne(event).pipe(
+          handleOne(event, target.tables).pipe(
             Effect.retry({ schedule: retry, while: isHandlerFailure }),
             Effect.catchIf(isHandlerFailure, parkOrStop)
           ), { discard: true }).pipe(Effect.zipRight(save), Effect.as(last.position))
       }
       // Exactly once: the whole batch and its checkpoint in one transaction. When
       // a batch keeps failing, its events are retried one by one to find the culprit.
-      return checkpoints.transaction(Effect.zipRight(Effect.forEach(events, handleOne, { discard: true }), save)).pipe(
+      const handleAll = Effect.forEach(events, (event) => handleOne(event, target.tables), { discard: true })
+      return checkpoints.transaction(Effect.zipRight(target.before, Effect.zipRight(handleAll, save))).pipe(
         Effect.retry({ schedule: retry, while: isHandlerFailure }),
         Effect.as(last.position),
         Effect.catchIf(isHandlerFailure, (failure) =>
           events.length > 1
-            ? Effect.reduce(events, previous, (position, event) => applyBatch(position, [event]))
-            : checkpoints.transaction(Effect.zipRight(parkOrStop(failure), save)).pipe(Effect.as(last.position)))
+            ? Effect.reduce(events, previous, (position, event) => applyBatch(target, position, [event]))
+            : checkpoints.transaction(Effect.zipRight(target.before, Effect.zipRight(parkOrStop(failure), save))).pipe(
+              Effect.as(last.position)
+            ))
       )
     }
 
-    const follow = (checkpoint: bigint) =>
+    const follow = (target: Target, checkpoint: bigint, afterBatch: Effect.Effect<void, BatchError> = Effect.void) =>
       store.subscribe({ from: checkpoint + 1n, filter: projection.filter, batchSize }).pipe(
         Stream.chunks,
-        Stream.runFoldEffect(checkpoint, (previous, batch) => applyBatch(previous, Chunk.toReadonlyArray(batch)))
+        Stream.runFoldEffect(checkpoint, (previous, batch) =>
+          Effect.zipLeft(applyBatch(target, previous, Chunk.toReadonlyArray(batch)), afterBatch))
       )
+
+    const withGenerations = (gens: Context.Tag.Service<Generations>) => {
+      // The first time a generation is used: its tables, its views (unless it is
+      // a rebuild, which readers see only once it has caught up) and its
+      // checkpoint, in one transaction, so a crash leaves all or nothing.
+      const prepare = (generation: number, publish: boolean) =>
+        Effect.gen(function*() {
+          const checkpoint = checkpointName(name, generation)
+          const existing = yield* checkpoints.load(checkpoint)
+          if (Option.isSome(existing)) return existing.value
+          yield* checkpoints.transaction(Effect.gen(function*() {
+            if (projection.setup) {
+              yield* Effect.orDieWith(projection.setup(tablesOf(generation)), (error) =>
+                new Error(`The setup of projection "${name}" failed for generation ${generation}: ${String(error)}`))
+            }
+            if (publish) yield* gens.publish(generation, declared)
+            yield* checkpoints.save(checkpoint, 0n, { expected: 0n })
+          }))
+          return 0n
+        })
+
+      const activeTarget = (generation: number): Target => ({
+        checkpoint: checkpointName(name, generation),
+        tables: tablesOf(generation),
+        before: gens.guard(name, generation),
+        after: () => Effect.void
+      })
+
+      // A rebuild: the next generation, built from the start beside the active
+      // one; each of its batches tries to switch the views over, which succeeds
+      // once it is not behind the active generation.
+      const buildTarget = (generation: number): Target => ({
+        checkpoint: checkpointName(name, generation),
+        tables: tablesOf(generation),
+        before: gens.guard(name, generation),
+        after: (position) => gens.trySwitch(name, generation, position, declared)
+      })
+
+      const watchForRebuild = (active: number) =>
+        Effect.gen(function*() {
+          const { building } = yield* gens.current(name)
+          if (building === undefined) return
+          yield* Effect.logInfo(`Projection "${name}" rebuilds into generation ${building}`)
+          const checkpoint = yield* prepare(building, false)
+          const switched = Effect.flatMap(gens.current(name), (current) =>
+            current.active === building ? Effect.fail(new Superseded({ name, generation: active })) : Effect.void)
+          yield* switched
+          return yield* follow(buildTarget(building), checkpoint, switched)
+        }).pipe(Effect.repeat(Schedule.spaced(rebuildPoll)), Effect.zipRight(Effect.never))
+
+      return Effect.gen(function*() {
+        const { active } = yield* gens.current(name)
+        // After a switch, the generation before is read by nobody.
+        if (active > 1) yield* gens.drop(active - 1, declared)
+        const checkpoint = yield* prepare(active, true)
+        return yield* Effect.raceFirst(follow(activeTarget(active), checkpoint), watchForRebuild(active))
+      })
+    }
+
+    const work = Effect.gen(function*() {
+      if (projection.tables === undefined) {
+        const checkpoint = Option.getOrElse(yield* checkpoints.load(name), () => 0n)
+        return yield* follow(plainTarget, checkpoint)
+      }
+      if (!exactlyOnce) {
+        return yield* new InvalidInput({ field: "delivery", reason: "a projection with tables needs exactly-once delivery" })
+      }
+      if (Option.isNone(generations)) {
+        return yield* new InvalidInput({ field: "tables", reason: "tables need the Generations service of a SQL backend" })
+      }
+      return yield* withGenerations(generations.value)
+    })
 
     const runOnce = Effect.scoped(Effect.gen(function*() {
       yield* SubscriptionRef.set(state, { _tag: "Standby" })
       const lost = yield* lock.acquire(name)
       yield* SubscriptionRef.set(state, { _tag: "Running" })
-      const checkpoint = Option.getOrElse(yield* checkpoints.load(name), () => 0n)
-      return yield* Effect.raceFirst(follow(checkpoint), lost)
+      return yield* Effect.raceFirst(work, lost)
     }))
 
     // Everything but a ProjectionFailed (or bad options) is worth starting over for.
@@ -284,6 +449,7 @@ export const start = <E, R>(
             SubscriptionRef.set(state, { _tag: "Standby" }),
             Effect.logWarning(`Projection "${name}" stands down: ${error.message}`)
           ),
+        Superseded: (error: Superseded) => Effect.logInfo(`${error.message}: switching to the active generation`),
         StoreError: (error: StoreError) =>
           Effect.zipRight(
             SubscriptionRef.set(state, { _tag: "Restarting", reason: error.message }),
@@ -298,11 +464,14 @@ export const start = <E, R>(
     )
 
     const fiber = yield* Effect.forkScoped(supervised)
+    const statusServices = Context.make(EventStore, store).pipe(
+      Context.add(CheckpointStore, checkpoints),
+      (context) => Option.isSome(generations) ? Context.add(context, Generations, generations.value) : context
+    )
     return {
       state,
       status: Effect.flatMap(SubscriptionRef.get(state), (current) => status(projection, current)).pipe(
-        Effect.provideService(EventStore, store),
-        Effect.provideService(CheckpointStore, checkpoints)
+        Effect.provide(statusServices)
       ),
       await: Effect.flatMap(fiber.await, (exit) => exit._tag === "Failure" ? Effect.failCause(exit.cause) : Effect.never)
     }
@@ -314,7 +483,7 @@ export const start = <E, R>(
  * @since 0.1.0
  * @category running
  */
-export const run = <E, R>(
-  projection: Projection<E, R>
+export const run = <E, R, T extends string>(
+  projection: Projection<E, R, T>
 ): Effect.Effect<never, ProjectionFailed | InvalidInput, EventStore | CheckpointStore | R> =>
   Effect.scoped(Effect.flatMap(start(projection), (runner) => runner.await))

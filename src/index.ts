@@ -10,6 +10,7 @@
 export * as AppendRejection from "./AppendRejection.js"
 export * from "./CheckpointStore.js"
 export * from "./Errors.js"
+export * from "./Generations.js"
 export * as EventData from "./EventData.js"
 export * from "./EventStore.js"
 export * as ExpectedVersion from "./ExpectedVersion.js"

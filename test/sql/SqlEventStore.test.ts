@@ -114,7 +114,14 @@ for (const backend of backends) {
           expect(yield* Migrations.migrate(schema)).toEqual([])
           const tables = yield* sql<{ readonly table_name: string }>`
             SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
-          expect(tables.map((t) => t.table_name)).toEqual(["event_store_migrations", "events", "streams"])
+          expect(tables.map((t) => t.table_name)).toEqual(
+            expect.arrayContaining(["checkpoints", "event_store_migrations", "events", "parked_events", "streams"])
+          )
+          // Every migration file ran exactly once.
+          const files = yield* Migrations.loader
+          const recorded = yield* sql<{ readonly migration_id: number }>`
+            SELECT migration_id FROM ${sql(`${schema}.event_store_migrations`)} ORDER BY migration_id`
+          expect(recorded.map((row) => row.migration_id)).toEqual(files.map(([id]) => id))
           yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
         })
       })
