@@ -276,6 +276,23 @@ export const names = (field: string, values: ReadonlyArray<string> | undefined) 
   })
 
 /**
+ * The largest global position: PostgreSQL's `bigint`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxPosition = 2n ** 63n - 1n
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const position = (field: string, value: unknown): Effect.Effect<bigint, InvalidInput> =>
+  typeof value === "bigint" && value >= 0n && value <= maxPosition
+    ? Effect.succeed(value)
+    : Effect.fail(invalid(field, `must be a bigint from 0 to ${maxPosition}`))
+
+/**
  * @since 0.1.0
  * @category constants
  */
@@ -309,11 +326,7 @@ export const readStreamOptions = (options: ReadStreamOptions | undefined) =>
  */
 export const readAllOptions = (options: ReadAllOptions | undefined) =>
   Effect.all({
-    from: options?.from === undefined
-      ? Effect.succeed(0n)
-      : typeof options.from === "bigint" && options.from >= 0n
-      ? Effect.succeed(options.from)
-      : Effect.fail(invalid("from", "must be a non-negative bigint")),
+    from: options?.from === undefined ? Effect.succeed(0n) : position("from", options.from),
     limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
     filter: eventFilter(options?.filter)
@@ -366,9 +379,9 @@ export const subscribeOptions = (options: SubscribeOptions | undefined) =>
   Effect.all({
     from: options?.from === undefined
       ? Effect.succeed<bigint | "end">(0n)
-      : options.from === "end" || (typeof options.from === "bigint" && options.from >= 0n)
-      ? Effect.succeed<bigint | "end">(options.from)
-      : Effect.fail(invalid("from", `must be a non-negative bigint or "end"`)),
+      : options.from === "end"
+      ? Effect.succeed<bigint | "end">("end")
+      : position("from", options.from),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
     filter: eventFilter(options?.filter)
   })

@@ -276,7 +276,11 @@ describe.skipIf(!serverAvailable)("one runner across store instances on PostgreS
       const second = yield* startInstance(schema, "advisory", projection)
       yield* Effect.provide(
         Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()`),
+          // Only the backend that holds this runner's lock: other tests' connections are left alone.
+          sql`SELECT pg_terminate_backend(l.pid)
+            FROM pg_locks l, (SELECT hashtextextended(${`effect-event-store/${schema}/projection/fragile`}, 0) AS k) h
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.classid::bigint = ((h.k >> 32) & 4294967295) AND l.objid::bigint = (h.k & 4294967295)`),
         second.context
       )
       yield* waitUntil(isRunning(second.runner), "the second takes over")

@@ -1,0 +1,277 @@
+/**
+ * Invariant 4, sequentially: the global log lists every event once, in append
+ * order, from any position, in any page size, filtered by type or category.
+ */
+import { describe, expect } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { EventStore } from "../../src/EventStore.js"
+import type { EventData } from "../../src/EventData.js"
+import type { RecordedEvent } from "../../src/RecordedEvent.js"
+import {
+  append,
+  type Backend,
+  collect,
+  event,
+  expectIncreasing,
+  idsOf,
+  listStreams,
+  makeTest,
+  nth,
+  positionsOf,
+  readAll,
+  readStream
+} from "../support/Harness.js"
+
+interface Written {
+  readonly streamId: string
+  readonly events: ReadonlyArray<EventData>
+}
+
+/**
+ * Appends, in turns, to streams of several categories, some of them traps for
+ * a category match that is a prefix test or that splits at the last dash.
+ */
+const history: ReadonlyArray<Written> = [
+  { streamId: "Order-1", events: [event("OrderPlaced"), event("ItemAdded")] },
+  { streamId: "Cart-1", events: [event("ItemAdded")] },
+  { streamId: "Order-2", events: [event("OrderPlaced")] },
+  { streamId: "Orderly-1", events: [event("OrderPlaced")] },
+  { streamId: "Order-1", events: [event("OrderShipped")] },
+  { streamId: "Order", events: [event("OrderPlaced")] },
+  { streamId: "Order-x-y", events: [event("ItemAdded"), event("OrderShipped")] },
+  { streamId: "Cart-2", events: [event("CartEmptied")] },
+  { streamId: "order-3", events: [event("OrderPlaced")] },
+  { streamId: "Cart-1", events: [event("ItemRemoved"), event("ItemAdded")] }
+]
+
+const categoryOf: Record<string, string> = {
+  "Order-1": "Order",
+  "Order-2": "Order",
+  "Orderly-1": "Orderly",
+  "Order": "Order",
+  "Order-x-y": "Order",
+  "Cart-1": "Cart",
+  "Cart-2": "Cart",
+  "order-3": "order"
+}
+
+/** What readAll must return, in order, when every append of `history` succeeded. */
+const expectedLog = history.flatMap(({ events, streamId }) =>
+  events.map((e) => ({ eventId: e.eventId, streamId, eventType: e.eventType }))
+)
+
+const summary = (all: ReadonlyArray<RecordedEvent>) =>
+  all.map((e) => ({ eventId: e.eventId, streamId: e.streamId, eventType: e.eventType }))
+
+const given = Effect.gen(function*() {
+  const positions: Array<bigint> = []
+  for (const { events, streamId } of history) {
+    const result = yield* append(streamId, events)
+    positions.push(...result.positions)
+  }
+  return positions
+})
+
+export const readAllCases = (backend: Backend): void => {
+  const test = makeTest(backend)
+
+  describe("readAll", () => {
+    test("readAll of an empty store is empty", () =>
+      Effect.gen(function*() {
+        expect(yield* readAll()).toEqual([])
+        expect(yield* readAll({ from: 1n, filter: { categories: ["Order"] } })).toEqual([])
+      }))
+
+    test("readAll returns the events of every stream in the order they were appended, at the positions the appends reported", () =>
+      Effect.gen(function*() {
+        const positions = yield* given
+        const all = yield* readAll()
+        expect(summary(all)).toEqual(expectedLog)
+        expect(positionsOf(all)).toEqual(positions)
+        expectIncreasing(positionsOf(all))
+      }))
+
+    test("readAll lists every event of every stream exactly once, as readStream has them", () =>
+      Effect.gen(function*() {
+        yield* given
+        const all = yield* readAll({ batchSize: 3 })
+        expect(new Set(idsOf(all)).size).toBe(all.length)
+        const streams = yield* listStreams()
+        let total = 0
+        for (const { streamId, version } of streams) {
+          const stream = yield* readStream(streamId)
+          expect(stream).toHaveLength(version)
+          expect(stream).toEqual(all.filter((e) => e.streamId === streamId))
+          total += stream.length
+        }
+        expect(total).toBe(all.length)
+      }))
+
+    test("readAll from a position starts at that position, inclusive", () =>
+      Effect.gen(function*() {
+        const positions = yield* given
+        for (const index of [0, 1, 5, positions.length - 1]) {
+          const from = nth(positions, index)
+          const read = yield* readAll({ from })
+          expect(summary(read)).toEqual(expectedLog.slice(index))
+          expect(read[0]?.position).toBe(from)
+        }
+      }))
+
+    test("readAll from one past a position resumes after it: checkpoint + 1n", () =>
+      Effect.gen(function*() {
+        const positions = yield* given
+        const checkpoint = nth(positions, 3)
+        expect(summary(yield* readAll({ from: checkpoint + 1n }))).toEqual(expectedLog.slice(4))
+      }))
+
+    test("readAll from beyond the last position is empty, and from 0 is everything", () =>
+      Effect.gen(function*() {
+        const positions = yield* given
+        const last = nth(positions, positions.length - 1)
+        expect(yield* readAll({ from: last + 1n })).toEqual([])
+        expect(yield* readAll({ from: last + 1000n, batchSize: 2 })).toEqual([])
+        expect(summary(yield* readAll({ from: 0n }))).toEqual(expectedLog)
+      }))
+
+    test("readAll with a limit returns the first events only", () =>
+      Effect.gen(function*() {
+        const positions = yield* given
+        expect(summary(yield* readAll({ limit: 1 }))).toEqual(expectedLog.slice(0, 1))
+        expect(summary(yield* readAll({ limit: 4 }))).toEqual(expectedLog.slice(0, 4))
+        expect(summary(yield* readAll({ limit: 1000 }))).toEqual(expectedLog)
+        expect(summary(yield* readAll({ from: nth(positions, 2), limit: 3 }))).toEqual(expectedLog.slice(2, 5))
+      }))
+
+    for (const batchSize of [1, 2, 3, 13]) {
+      test(`readAll with batchSize ${batchSize} returns the same events as one read, also with a limit that crosses a page`, () =>
+        Effect.gen(function*() {
+          const positions = yield* given
+          const all = yield* readAll()
+          expect(yield* readAll({ batchSize })).toEqual(all)
+          expect(yield* readAll({ batchSize, limit: 5 })).toEqual(all.slice(0, 5))
+          expect(yield* readAll({ batchSize, limit: 6 })).toEqual(all.slice(0, 6))
+          expect(yield* readAll({ batchSize, from: nth(positions, 3), limit: 7 })).toEqual(all.slice(3, 10))
+        }))
+    }
+
+    test("readAll filtered by event types returns only events of those types, in log order", () =>
+      Effect.gen(function*() {
+        yield* given
+        const placed = yield* readAll({ filter: { eventTypes: ["OrderPlaced"] } })
+        expect(summary(placed)).toEqual(expectedLog.filter((e) => e.eventType === "OrderPlaced"))
+        const two = yield* readAll({ filter: { eventTypes: ["ItemAdded", "OrderShipped"] } })
+        expect(summary(two)).toEqual(
+          expectedLog.filter((e) => e.eventType === "ItemAdded" || e.eventType === "OrderShipped")
+        )
+        expect(yield* readAll({ filter: { eventTypes: ["orderplaced", "Unknown"] } })).toEqual([])
+      }))
+
+    test("readAll filtered by categories returns only events of streams whose id before the first dash is the category", () =>
+      Effect.gen(function*() {
+        yield* given
+        const orders = yield* readAll({ filter: { categories: ["Order"] } })
+        expect(summary(orders)).toEqual(expectedLog.filter((e) => categoryOf[e.streamId] === "Order"))
+        expect(new Set(orders.map((e) => e.streamId))).toEqual(new Set(["Order-1", "Order-2", "Order", "Order-x-y"]))
+        const carts = yield* readAll({ filter: { categories: ["Cart", "Orderly"] } })
+        expect(summary(carts)).toEqual(
+          expectedLog.filter((e) => categoryOf[e.streamId] === "Cart" || categoryOf[e.streamId] === "Orderly")
+        )
+        expect(summary(yield* readAll({ filter: { categories: ["order"] } }))).toEqual(
+          expectedLog.filter((e) => e.streamId === "order-3")
+        )
+        expect(yield* readAll({ filter: { categories: ["Order-x", "Ord"] } })).toEqual([])
+      }))
+
+    test("readAll filtered by event types and categories returns events that match both", () =>
+      Effect.gen(function*() {
+        yield* given
+        const read = yield* readAll({ filter: { eventTypes: ["ItemAdded"], categories: ["Order"] } })
+        expect(summary(read)).toEqual(
+          expectedLog.filter((e) => e.eventType === "ItemAdded" && categoryOf[e.streamId] === "Order")
+        )
+        expect(read).toHaveLength(2)
+      }))
+
+    test("a filtered readAll pages past long runs of other events, with from, limit and batchSize", () =>
+      Effect.gen(function*() {
+        yield* given
+        const wanted = expectedLog.filter((e) => e.eventType === "ItemAdded")
+        expect(summary(yield* readAll({ batchSize: 1, filter: { eventTypes: ["ItemAdded"] } }))).toEqual(wanted)
+        expect(summary(yield* readAll({ batchSize: 2, limit: 3, filter: { eventTypes: ["ItemAdded"] } }))).toEqual(
+          wanted.slice(0, 3)
+        )
+        const all = yield* readAll()
+        const from = nth(all, 4).position
+        expect(summary(yield* readAll({ from, batchSize: 2, filter: { categories: ["Cart"] } }))).toEqual(
+          summary(all.slice(4)).filter((e) => categoryOf[e.streamId] === "Cart")
+        )
+      }))
+
+    test("a filtered readAll finds events after more unrelated events than a page holds", () =>
+      Effect.gen(function*() {
+        yield* append("Noise-1", Array.from({ length: 25 }, () => event("Noise")))
+        yield* append("Signal-1", [event("Signal")])
+        yield* append("Noise-1", Array.from({ length: 25 }, () => event("Noise")))
+        yield* append("Signal-2", [event("Signal")])
+        for (const batchSize of [1, 4, 10]) {
+          const signals = yield* readAll({ batchSize, filter: { eventTypes: ["Signal"] } })
+          expect(signals.map((e) => e.streamId)).toEqual(["Signal-1", "Signal-2"])
+          const byCategory = yield* readAll({ batchSize, filter: { categories: ["Signal"] } })
+          expect(byCategory).toEqual(signals)
+        }
+      }))
+
+    test("readAll filtered by stream ids returns only those streams' events, and combines with the other filters", () =>
+      Effect.gen(function*() {
+        yield* given
+        const two = yield* readAll({ filter: { streamIds: ["Order-1", "Cart-1"] } })
+        expect(summary(two)).toEqual(expectedLog.filter((e) => e.streamId === "Order-1" || e.streamId === "Cart-1"))
+        const typed = yield* readAll({ batchSize: 1, filter: { streamIds: ["Order-1", "Cart-1"], eventTypes: ["ItemAdded"] } })
+        expect(summary(typed)).toEqual(
+          expectedLog.filter((e) => (e.streamId === "Order-1" || e.streamId === "Cart-1") && e.eventType === "ItemAdded")
+        )
+        const disjoint = yield* readAll({ filter: { streamIds: ["Cart-1"], categories: ["Order"] } })
+        expect(disjoint).toEqual([])
+        expect(yield* readAll({ filter: { streamIds: ["Order-1", "Nope-1"] } })).toEqual(
+          two.filter((e) => e.streamId === "Order-1")
+        )
+      }))
+
+    test("readAll ends at the events committed when it started: events appended while it runs are not listed", () =>
+      Effect.gen(function*() {
+        yield* given
+        const before = yield* readAll()
+        const seen = yield* collect(
+          Stream.flatMap(EventStore, (store) => store.readAll({ batchSize: 2 })).pipe(
+            Stream.tap((e) => append(`Late-${e.streamVersion}-${e.eventId.slice(0, 8)}`, [event("Late")]))
+          )
+        )
+        expect(seen).toEqual(before)
+        expect(yield* readAll()).toHaveLength(before.length * 2)
+      }))
+
+    test("headPosition is 0 on an empty store, then the position of the last event; readAll from headPosition + 1n is empty", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore
+        expect(yield* store.headPosition).toBe(0n)
+        const positions = yield* given
+        const head = yield* store.headPosition
+        expect(head).toBe(nth(positions, positions.length - 1))
+        expect(yield* readAll({ from: head + 1n })).toEqual([])
+        expect((yield* readAll({ from: head })).map((e) => e.position)).toEqual([head])
+        yield* Effect.either(append("Order-1", [event("Rejected")], { expectedVersion: "no_stream" }))
+        expect(yield* store.headPosition).toBe(head)
+      }))
+
+    test("readAll does not list the events of failed appends", () =>
+      Effect.gen(function*() {
+        yield* append("Order-1", [event("A")])
+        yield* Effect.either(append("Order-1", [event("Rejected")], { expectedVersion: "no_stream" }))
+        yield* Effect.either(append("Order-2", [event("Rejected"), event("Bad", { n: Number.NaN })]))
+        yield* append("Order-2", [event("B")])
+        expect((yield* readAll()).map((e) => e.eventType)).toEqual(["A", "B"])
+      }))
+  })
+}
