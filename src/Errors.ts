@@ -98,3 +98,30 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   message: Schema.String,
   cause: Schema.optional(Schema.Defect)
 }) {}
+
+/**
+ * A stored event could not be turned into its current shape: its type is not
+ * in the registry (under the `"fail"` policy), it was written with a schema
+ * version newer than the registry knows, or its data does not decode (at its
+ * stored version, in an upcaster, or as the current version). Names the event
+ * so that it can be found and repaired; `issue` is the parse issue as text and
+ * `cause` the underlying `ParseError` (or whatever an upcaster threw).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("EventDecodeError", {
+  streamId: Schema.String,
+  streamVersion: Schema.Number,
+  position: Schema.BigIntFromSelf,
+  eventType: Schema.String,
+  schemaVersion: Schema.Number,
+  reason: Schema.Literal("UnknownEventType", "UnknownSchemaVersion", "InvalidData"),
+  issue: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    return `Could not decode event "${this.eventType}" (schema version ${this.schemaVersion}) at "${this.streamId}" ` +
+      `version ${this.streamVersion}, position ${this.position}: ${this.issue}`
+  }
+}

@@ -137,6 +137,19 @@ const toJson = (field: string, value: unknown): InvalidInput | string => {
 }
 
 /**
+ * `value` as JSON text, if it is a JSON value that PostgreSQL's `jsonb` stores
+ * unchanged: the rule for event data, metadata and snapshot states.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const json = (field: string, value: unknown): Effect.Effect<string, InvalidInput> =>
+  Effect.suspend(() => {
+    const result = toJson(field, value)
+    return typeof result === "string" ? Effect.succeed(result) : Effect.fail(result)
+  })
+
+/**
  * A time-ordered UUID (version 7): new ids land at the right edge of the
  * unique index instead of all over it, which keeps inserts into a large
  * events table cheap.

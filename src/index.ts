@@ -19,3 +19,18 @@ export type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
 export * as RunnerLock from "./RunnerLock.js"
 export * as StreamId from "./StreamId.js"
 export * as Validation from "./Validation.js"
+export * as Aggregate from "./aggregate/Aggregate.js"
+export * as CommandHandler from "./aggregate/CommandHandler.js"
+export * as Correlation from "./aggregate/Correlation.js"
+export * as EventRegistry from "./events/EventRegistry.js"
+export * as EventType from "./events/EventType.js"
+export * as TypedEventStore from "./events/TypedEventStore.js"
+export {
+  type LoadedSnapshot,
+  loadSnapshot,
+  type Snapshot,
+  type SnapshotSchema,
+  SnapshotStore,
+  type SnapshotToSave,
+  saveSnapshot
+} from "./SnapshotStore.js"

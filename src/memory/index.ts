@@ -6,3 +6,4 @@
  */
 export * as MemoryEventStore from "./MemoryEventStore.js"
 export * as MemoryCheckpointStore from "./MemoryCheckpointStore.js"
+export * as MemorySnapshotStore from "./MemorySnapshotStore.js"

@@ -15,8 +15,10 @@ import type { EventStore } from "../EventStore.js"
 import type { Generations } from "../Generations.js"
 import * as PostgresCheckpointStore from "../postgres/PostgresCheckpointStore.js"
 import * as PostgresGenerations from "../postgres/PostgresGenerations.js"
+import * as PostgresSnapshotStore from "../postgres/PostgresSnapshotStore.js"
 import * as PostgresEventStore from "../postgres/PostgresEventStore.js"
 import * as RunnerLock from "../RunnerLock.js"
+import type { SnapshotStore } from "../SnapshotStore.js"
 import * as PgliteClient from "./PgliteClient.js"
 
 /**
@@ -30,7 +32,8 @@ export interface PgliteEventStoreOptions extends PostgresEventStore.PostgresEven
 
 /**
  * The store with its own embedded database: the `EventStore`, the
- * `CheckpointStore`, read model `Generations` and a `RunnerLock` within this process (no other process
+ * `CheckpointStore`, the `SnapshotStore`, read model `Generations` and a
+ * `RunnerLock` within this process (no other process
  * can open the same data directory), all on one database. The `SqlClient` is
  * provided too, so that your own SQL (read models, `withTransaction`) runs on
  * the same database and joins the store's transactions; more services on it
@@ -42,12 +45,19 @@ export interface PgliteEventStoreOptions extends PostgresEventStore.PostgresEven
 export const layer = (
   options?: PgliteEventStoreOptions
 ): Layer.Layer<
-  EventStore | CheckpointStore | Generations | RunnerLock.RunnerLock | SqlClient.SqlClient | PgliteClient.PgliteClient,
+  | EventStore
+  | CheckpointStore
+  | SnapshotStore
+  | Generations
+  | RunnerLock.RunnerLock
+  | SqlClient.SqlClient
+  | PgliteClient.PgliteClient,
   InvalidInput | SqlError | Migrator.MigrationError
 > =>
   Layer.mergeAll(
     PostgresEventStore.layer(options),
     PostgresCheckpointStore.layer({ schema: options?.schema, migrate: false }),
     PostgresGenerations.layer({ schema: options?.schema }),
+    PostgresSnapshotStore.layer({ schema: options?.schema, migrate: false }),
     RunnerLock.layerLocal
   ).pipe(Layer.provideMerge(PgliteClient.layer({ dataDir: options?.dataDir })))

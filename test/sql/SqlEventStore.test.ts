@@ -115,7 +115,7 @@ for (const backend of backends) {
           const tables = yield* sql<{ readonly table_name: string }>`
             SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
           expect(tables.map((t) => t.table_name)).toEqual(
-            expect.arrayContaining(["checkpoints", "event_store_migrations", "events", "parked_events", "streams"])
+            expect.arrayContaining(["checkpoints", "event_store_migrations", "events", "parked_events", "snapshots", "streams"])
           )
           // Every migration file ran exactly once.
           const files = yield* Migrations.loader

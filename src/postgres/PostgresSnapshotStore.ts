@@ -1,0 +1,108 @@
+/**
+ * The snapshot store on PostgreSQL, in the `snapshots` table of the event
+ * store's schema (migrations/0002_snapshots.sql), through any `@effect/sql`
+ * client with the `pg` dialect: `@effect/sql-pg` for a server, or the PGlite
+ * client of `effect-event-store/pglite`.
+ *
+ * `PgliteEventStore.layer` includes it, on its own database.
+ *
+ * @since 0.1.0
+ */
+import type * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { type InvalidInput, StoreError } from "../Errors.js"
+import { prepareSnapshot, type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
+import * as Validation from "../Validation.js"
+import * as Migrations from "./Migrations.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PostgresSnapshotStoreOptions {
+  /** The PostgreSQL schema of the event store (default `event_store`). */
+  readonly schema?: string | undefined
+  /** Create or upgrade the tables when the layer starts (default true). */
+  readonly migrate?: boolean | undefined
+}
+
+/**
+ * Builds the snapshot store on the `SqlClient` in context. Expects the tables
+ * to exist (see `Migrations.migrate`, which `layer` runs by default).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: PostgresSnapshotStoreOptions) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const snapshots = sql(`${schema}.snapshots`)
+
+    const save = (streamId: string, snapshot: SnapshotToSave) =>
+      Effect.gen(function*() {
+        const prepared = yield* prepareSnapshot(streamId, snapshot)
+        // The WHERE clause is `SnapshotStore.replaces`, decided under the row lock.
+        yield* sql`
+          INSERT INTO ${snapshots} AS s (stream_id, stream_version, schema_version, state)
+          VALUES (${prepared.streamId}, ${prepared.version}, ${prepared.schemaVersion}, ${prepared.state}::jsonb)
+          ON CONFLICT (stream_id) DO UPDATE SET
+            stream_version = EXCLUDED.stream_version,
+            schema_version = EXCLUDED.schema_version,
+            state = EXCLUDED.state,
+            saved_at = statement_timestamp()
+          WHERE s.schema_version <> EXCLUDED.schema_version OR s.stream_version <= EXCLUDED.stream_version`.pipe(
+          Effect.catchTag("SqlError", (cause) =>
+            new StoreError({ message: `Could not save the snapshot of "${streamId}"`, cause }))
+        )
+      }).pipe(Effect.withSpan("SnapshotStore.save", { attributes: { streamId } }))
+
+    const load = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        const [row] = yield* sql<{
+          readonly stream_version: string
+          readonly schema_version: number
+          readonly state: unknown
+          readonly saved_at: Date
+        }>`SELECT stream_version::text AS stream_version, schema_version, state, saved_at
+           FROM ${snapshots} WHERE stream_id = ${streamId}`.pipe(
+          Effect.catchTag("SqlError", (cause) =>
+            new StoreError({ message: `Could not load the snapshot of "${streamId}"`, cause }))
+        )
+        return row === undefined ? Option.none() : Option.some<Snapshot>({
+          streamId,
+          version: Number(row.stream_version),
+          schemaVersion: row.schema_version,
+          state: row.state,
+          savedAt: row.saved_at
+        })
+      }).pipe(Effect.withSpan("SnapshotStore.load", { attributes: { streamId } }))
+
+    return SnapshotStore.of({ save, load })
+  })
+
+/**
+ * The snapshot store as a layer over the `SqlClient` in context, migrating
+ * first unless `migrate: false` (the same migrations as the event store's, so
+ * either layer may run them first).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: PostgresSnapshotStoreOptions
+): Layer.Layer<SnapshotStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
+  Layer.effect(
+    SnapshotStore,
+    Effect.gen(function*() {
+      if (options?.migrate !== false) {
+        yield* Migrations.migrate(yield* Migrations.validateSchema(options?.schema ?? "event_store"))
+      }
+      return yield* make(options)
+    })
+  )
