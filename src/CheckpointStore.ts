@@ -73,6 +73,13 @@ export class CheckpointStore extends Context.Tag("effect-event-store/CheckpointS
     position: bigint,
     options?: SaveOptions
   ) => Effect.Effect<void, CheckpointConflict | StoreError>
+  /**
+   * Inside a transaction: waits for and holds the checkpoint of `name` until
+   * the transaction ends, and fails with `CheckpointConflict` unless it is at
+   * `expected` (a missing checkpoint counts as 0). A batch that starts with it
+   * cannot run its handlers on top of another runner's uncommitted batch.
+   */
+  readonly lock: (name: string, expected: bigint) => Effect.Effect<void, CheckpointConflict | StoreError>
   /** Sets `event` aside for `name`, with the reason it could not be applied. */
   readonly park: (name: string, event: RecordedEvent, error: string) => Effect.Effect<void, StoreError>
   /** The events `name` parked, in position order. */

@@ -167,7 +167,11 @@ class HandlerFailure {
 
 const defaultRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(3)))
 const rebuildPoll = Duration.seconds(1)
-const restartDelay = Schedule.exponential(Duration.millis(200)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(10))))
+// Back off while restarts keep coming; start afresh after a minute without one.
+const restartDelay = Schedule.exponential(Duration.millis(200)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(10))),
+  Schedule.resetAfter(Duration.minutes(1))
+)
 
 const describe = (cause: Cause.Cause<unknown>): string => {
   const failure = Cause.squash(cause)
@@ -338,16 +342,19 @@ export const start = <E, R, T extends string>(
             Effect.catchIf(isHandlerFailure, parkOrStop)
           ), { discard: true }).pipe(Effect.zipRight(save), Effect.as(last.position))
       }
-      // Exactly once: the whole batch and its checkpoint in one transaction. When
+      // Exactly once: the whole batch and its checkpoint in one transaction,
+      // which first locks the checkpoint, so a runner that lost its lock stands
+      // down before its handlers can collide with the new runner's writes. When
       // a batch keeps failing, its events are retried one by one to find the culprit.
       const handleAll = Effect.forEach(events, (event) => handleOne(event, target.tables), { discard: true })
-      return checkpoints.transaction(Effect.zipRight(target.before, Effect.zipRight(handleAll, save))).pipe(
+      const begin = Effect.zipRight(checkpoints.lock(target.checkpoint, previous), target.before)
+      return checkpoints.transaction(Effect.zipRight(begin, Effect.zipRight(handleAll, save))).pipe(
         Effect.retry({ schedule: retry, while: isHandlerFailure }),
         Effect.as(last.position),
         Effect.catchIf(isHandlerFailure, (failure) =>
           events.length > 1
             ? Effect.reduce(events, previous, (position, event) => applyBatch(target, position, [event]))
-            : checkpoints.transaction(Effect.zipRight(target.before, Effect.zipRight(parkOrStop(failure), save))).pipe(
+            : checkpoints.transaction(Effect.zipRight(begin, Effect.zipRight(parkOrStop(failure), save))).pipe(
               Effect.as(last.position)
             ))
       )

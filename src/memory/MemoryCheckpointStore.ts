@@ -37,7 +37,7 @@ export const make = Effect.gen(function*() {
   // The changes of the transaction this fiber is in, if any: a view of the
   // state that the transaction's own reads see, applied to `ref` at its end.
   const pending = yield* FiberRef.make<Option.Option<Ref.Ref<State>>>(Option.none())
-  const lock = yield* Effect.makeSemaphore(1)
+  const serial = yield* Effect.makeSemaphore(1)
 
   const current = Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.get(ref), onSome: Ref.get }))
   const change = (f: Change) =>
@@ -52,6 +52,13 @@ export const make = Effect.gen(function*() {
         return yield* new CheckpointConflict({ name, expected: options.expected, actual })
       }
       yield* change(withCheckpoint(name, position))
+    })
+
+  // Memory transactions run one at a time, so checking is all a lock needs to do.
+  const lock = (name: string, expected: bigint) =>
+    Effect.flatMap(current, (state) => {
+      const actual = state.checkpoints.get(name) ?? 0n
+      return actual === expected ? Effect.void : Effect.fail(new CheckpointConflict({ name, expected, actual }))
     })
 
   const park = (name: string, event: RecordedEvent, error: string) =>
@@ -79,14 +86,14 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(FiberRef.get(pending), (outer) =>
       Option.isSome(outer)
         ? effect // nested: part of the enclosing transaction
-        : lock.withPermits(1)(Effect.gen(function*() {
+        : serial.withPermits(1)(Effect.gen(function*() {
           const view = yield* Ref.make(yield* Ref.get(ref))
           const result = yield* Effect.locally(effect, pending, Option.some(view))
           yield* Ref.set(ref, yield* Ref.get(view))
           return result
         })))
 
-  return CheckpointStore.of({ load, save, park, parked, unpark, transaction })
+  return CheckpointStore.of({ load, save, lock, park, parked, unpark, transaction })
 })
 
 /**

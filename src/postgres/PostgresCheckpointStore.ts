@@ -83,6 +83,23 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
         Effect.withSpan("CheckpointStore.save", { attributes: { name, position: position.toString() } })
       )
 
+    const lock = (name: string, expected: bigint) =>
+      Effect.gen(function*() {
+        const select = sql<{ readonly position: string }>`
+          SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name} FOR UPDATE`
+        let [row] = yield* select
+        if (row === undefined) {
+          // First use: create the row so that there is something to lock.
+          yield* sql`INSERT INTO ${checkpoints} (name, position) VALUES (${name}, 0) ON CONFLICT (name) DO NOTHING`
+          ;[row] = yield* select
+        }
+        const actual = BigInt(row?.position ?? "0")
+        if (actual !== expected) return yield* new CheckpointConflict({ name, expected, actual })
+      }).pipe(
+        Effect.catchTag("SqlError", storeError(`Could not lock checkpoint "${name}"`)),
+        Effect.withSpan("CheckpointStore.lock", { attributes: { name } })
+      )
+
     const park = (name: string, event: { readonly position: bigint; readonly eventId: string; readonly streamId: string; readonly eventType: string }, error: string) =>
       sql`INSERT INTO ${parkedEvents} (projection, position, event_id, stream_id, event_type, error)
           VALUES (${name}, ${event.position.toString()}, ${event.eventId}, ${event.streamId}, ${event.eventType}, ${error})
@@ -132,7 +149,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
         )
       )
 
-    return CheckpointStore.of({ load, save, park, parked, unpark, transaction })
+    return CheckpointStore.of({ load, save, lock, park, parked, unpark, transaction })
   })
 
 /**

@@ -217,11 +217,16 @@ for (const backend of sqlBackends) {
 
 describe.skipIf(!serverAvailable)("one runner across store instances on PostgreSQL", () => {
   /** A store instance with its own connection pool, as another process would have; closed with `close`. */
-  const startInstance = (schema: string, lock: "advisory" | "lease", projection: Projection.Projection<never, never>) =>
+  const startInstance = <E>(
+    schema: string,
+    lock: "advisory" | "lease",
+    projection: Projection.Projection<E, SqlClient.SqlClient>,
+    checkInterval: Duration.DurationInput = "50 millis"
+  ) =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const locks = lock === "advisory"
-        ? PostgresRunnerLock.layerAdvisory({ schema, retryInterval: "50 millis", checkInterval: "50 millis" })
+        ? PostgresRunnerLock.layerAdvisory({ schema, retryInterval: "50 millis", checkInterval })
         : PostgresRunnerLock.layerLease({ schema, retryInterval: "50 millis", ttl: "600 millis" })
       const context = yield* Layer.buildWithScope(
         Layer.mergeAll(locks, PostgresCheckpointStore.layer({ schema })).pipe(
@@ -290,6 +295,63 @@ describe.skipIf(!serverAvailable)("one runner across store instances on PostgreS
       yield* first.close
       yield* Effect.provide(
         Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`),
+        second.context
+      )
+      yield* second.close
+    }), { timeout: 30_000 })
+
+  it.live("a runner that lost its lock and commits late makes the new runner start over, not fail", () =>
+    Effect.gen(function*() {
+      const schema = uniqueSchema("runner_late")
+      const applied = `${schema}.applied`
+      // A second application of an event would violate the primary key.
+      const projection = Projection.make({
+        name: "late",
+        batchSize: 5,
+        handle: (event: RecordedEvent) =>
+          Effect.gen(function*() {
+            const client = yield* SqlClient.SqlClient
+            yield* client`INSERT INTO ${client(applied)} VALUES (${event.position.toString()})`
+            if (event.position === 1n) yield* Effect.sleep(Duration.millis(1500))
+          })
+      })
+      // The first instance checks its lock only every 5 seconds: it will not
+      // notice losing it before its slow batch commits.
+      const first = yield* startInstance(schema, "advisory", projection, "5 seconds")
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const client = yield* SqlClient.SqlClient
+          yield* client`CREATE TABLE ${client(applied)} (position bigint PRIMARY KEY)`
+          yield* appendMany(12)
+        }),
+        first.context
+      )
+      yield* waitUntil(isRunning(first.runner), "the first runs")
+      const second = yield* startInstance(schema, "advisory", projection)
+      yield* Effect.sleep(Duration.millis(300))
+      // Mid-batch, the first loses its lock; the second takes over at once.
+      yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (client) =>
+          client`SELECT pg_terminate_backend(l.pid)
+            FROM pg_locks l, (SELECT hashtextextended(${`effect-event-store/${schema}/projection/late`}, 0) AS k) h
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.classid::bigint = ((h.k >> 32) & 4294967295) AND l.objid::bigint = (h.k & 4294967295)`),
+        second.context
+      )
+      const count = Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (client) =>
+          client<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${client(applied)}`),
+        second.context
+      ).pipe(Effect.map(([row]) => row?.n ?? 0))
+      yield* waitUntil(Effect.map(count, (n) => n === 12), "every event applied once")
+      // With the first gone, the second must still be able to carry on: its
+      // collision with the first's late batch made it start over, not fail.
+      yield* first.close
+      yield* Effect.provide(appendMany(3), second.context)
+      yield* waitUntil(Effect.map(count, (n) => n === 15), "the second applies what comes next")
+      expect((yield* SubscriptionRef.get(second.runner.state))._tag).toBe("Running")
+      yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (client) => client`DROP SCHEMA ${client(schema)} CASCADE`),
         second.context
       )
       yield* second.close
