@@ -71,6 +71,45 @@ export class StreamNotFound extends Schema.TaggedError<StreamNotFound>()("Stream
 }
 
 /**
+ * The stream was tombstoned (hard-deleted): it can never be read, written,
+ * recreated or given metadata again. Its events stay in the global log until
+ * `scavenge` removes them.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamDeleted extends Schema.TaggedError<StreamDeleted>()("StreamDeleted", {
+  streamId: Schema.String
+}) {
+  override get message(): string {
+    return `Stream "${this.streamId}" is tombstoned: it can never be read or written again`
+  }
+}
+
+/**
+ * The stream's metadata was not at the expected metadata version: someone else
+ * set it (or deleted the stream, which sets `truncateBefore`) since it was
+ * read. Nothing was written. A separate error from `ConcurrencyError`, so that
+ * a command handler's retry of a conflicting append never catches it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MetadataConcurrencyError extends Schema.TaggedError<MetadataConcurrencyError>()(
+  "MetadataConcurrencyError",
+  {
+    streamId: Schema.String,
+    expected: Schema.Union(Schema.Literal("any"), Schema.NonNegativeInt),
+    actual: Schema.Number
+  }
+) {
+  override get message(): string {
+    return `The metadata of stream "${this.streamId}" was expected at metadata version ${this.expected}, ` +
+      `but it is at ${this.actual}`
+  }
+}
+
+/**
  * The caller passed something the store refuses. Raised before anything touches
  * the database, so the store is unchanged.
  *

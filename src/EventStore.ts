@@ -5,10 +5,19 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { ConcurrencyError, DuplicateEventId, InvalidInput, StoreError, StreamNotFound } from "./Errors.js"
+import type {
+  ConcurrencyError,
+  DuplicateEventId,
+  InvalidInput,
+  MetadataConcurrencyError,
+  StoreError,
+  StreamDeleted,
+  StreamNotFound
+} from "./Errors.js"
 import type { EventData } from "./EventData.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
@@ -73,6 +82,8 @@ export interface ReadAllOptions {
   /** Events fetched per round trip (default 500, at most 10,000). */
   readonly batchSize?: number | undefined
   readonly filter?: EventFilter | undefined
+  /** Also the events of archived streams, in their places (default false: the hot log only). */
+  readonly includeArchived?: boolean | undefined
 }
 
 /**
@@ -89,6 +100,8 @@ export interface SubscribeOptions {
   /** Events fetched per round trip while catching up (default 500, at most 10,000). */
   readonly batchSize?: number | undefined
   readonly filter?: EventFilter | undefined
+  /** Also the events of archived streams, in their places (default false: the hot log only). */
+  readonly includeArchived?: boolean | undefined
 }
 
 /**
@@ -105,10 +118,129 @@ export interface ListStreamsOptions {
 }
 
 /**
+ * A stream's metadata: the store's own settings, which `readStream` honours,
+ * and the caller's keys. See docs/lifecycle.md.
+ *
  * @since 0.1.0
  * @category models
  */
-export type AppendError = ConcurrencyError | DuplicateEventId | InvalidInput | StoreError
+export interface StreamMetadata {
+  /**
+   * How many times the metadata was written (0: never), including the writes
+   * a soft delete makes. The `expectedMetadataVersion` of the next write.
+   */
+  readonly metadataVersion: number
+  /** `readStream` returns only the newest `maxCount` events. */
+  readonly maxCount?: number | undefined
+  /** `readStream` returns only events recorded at most `maxAge` ago (by the database's clock). */
+  readonly maxAge?: Duration.Duration | undefined
+  /** `readStream` returns only events from this version on. A soft delete sets it to the last version + 1. */
+  readonly truncateBefore?: number | undefined
+  /** The caller's own keys, as JSON (`{}` when none). */
+  readonly custom: { readonly [key: string]: unknown }
+  /** The stream's category (`Order` for `Order-123`). */
+  readonly category: string
+  /** When the stream got its first event (again, after a soft delete); absent while it has none. */
+  readonly createdAt?: Date | undefined
+}
+
+/**
+ * What `setStreamMetadata` writes. It replaces the stream's metadata as a
+ * whole: a setting left out is removed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamMetadataInput {
+  /** A positive integer. */
+  readonly maxCount?: number | undefined
+  /** A positive, whole number of milliseconds. */
+  readonly maxAge?: Duration.DurationInput | undefined
+  /** A non-negative integer: events at lower versions are hidden. */
+  readonly truncateBefore?: number | undefined
+  /** A JSON object of your own keys. */
+  readonly custom?: { readonly [key: string]: unknown } | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SetStreamMetadataOptions {
+  /** `"any"` (default), or the `metadataVersion` last read (0: never written). */
+  readonly expectedMetadataVersion?: "any" | number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SetStreamMetadataResult {
+  /** The metadata version just written: the expected metadata version for the next write. */
+  readonly metadataVersion: number
+}
+
+/**
+ * The optimistic check of a soft delete, tombstone or archive, with the
+ * meaning it has for appends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamLifecycleOptions {
+  /** Default `"any"`. */
+  readonly expectedVersion?: ExpectedVersion | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ArchiveResult {
+  /** How many events moved from the hot log into the archive. */
+  readonly archived: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EraseResult {
+  /** How many events were erased now (events erased before are not counted). */
+  readonly erased: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScavengeOptions {
+  /** Events removed per transaction (default 1,000, at most 10,000). */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScavengeResult {
+  /** How many events were removed, from the hot log and from the archive. */
+  readonly removed: number
+  /** From how many streams. */
+  readonly streams: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AppendError = ConcurrencyError | DuplicateEventId | StreamDeleted | InvalidInput | StoreError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamLifecycleError = ConcurrencyError | StreamDeleted | InvalidInput | StoreError
 
 /**
  * The event store. Every backend provides the same semantics; the conformance
@@ -129,12 +261,14 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
   ) => Effect.Effect<AppendResult, AppendError>
   /**
    * The events of one stream, paged so that any length reads in constant
-   * memory. Fails with `StreamNotFound` when the stream has no events.
+   * memory, as its metadata lets them be seen (`truncateBefore`, `maxCount`,
+   * `maxAge`), archived ones included. Fails with `StreamNotFound` when the
+   * stream has no events or is soft-deleted, `StreamDeleted` when tombstoned.
    */
   readonly readStream: (
     streamId: string,
     options?: ReadStreamOptions
-  ) => Stream.Stream<RecordedEvent, StreamNotFound | InvalidInput | StoreError>
+  ) => Stream.Stream<RecordedEvent, StreamNotFound | StreamDeleted | InvalidInput | StoreError>
   /**
    * The global log in position order: every event committed before the read
    * started, each once, in the same order for every reader. Ends there; a live
@@ -153,8 +287,66 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
    * log): what `readAll` would read up to if it started now.
    */
   readonly headPosition: Effect.Effect<bigint, StoreError>
-  /** The stream's current version, or none when it has no events. */
+  /** The stream's current version, or none when it has no events (or is deleted or tombstoned). */
   readonly streamVersion: (streamId: string) => Effect.Effect<Option.Option<number>, InvalidInput | StoreError>
-  /** The streams, in stream id order, paged. */
+  /** The streams that have events (not deleted, not tombstoned), in stream id order, paged. */
   readonly listStreams: (options?: ListStreamsOptions) => Stream.Stream<StreamInfo, InvalidInput | StoreError>
+  /**
+   * The stream's metadata; for a stream whose metadata was never written,
+   * metadata version 0 and no settings. Fails with `StreamDeleted` when tombstoned.
+   */
+  readonly getStreamMetadata: (
+    streamId: string
+  ) => Effect.Effect<StreamMetadata, StreamDeleted | InvalidInput | StoreError>
+  /**
+   * Replaces the stream's metadata, checked against `expectedMetadataVersion`
+   * (`MetadataConcurrencyError` on a mismatch). Allowed on a stream with no
+   * events: it does not create the stream.
+   */
+  readonly setStreamMetadata: (
+    streamId: string,
+    metadata: StreamMetadataInput,
+    options?: SetStreamMetadataOptions
+  ) => Effect.Effect<SetStreamMetadataResult, MetadataConcurrencyError | StreamDeleted | InvalidInput | StoreError>
+  /**
+   * Soft delete: the stream reads as not found and behaves as one that does
+   * not exist, until an append recreates it; versions then continue after the
+   * last one, and only the new events are read. Its metadata stays, with
+   * `truncateBefore` at the last version + 1. Deleting a stream that does not
+   * exist is allowed when `expectedVersion` allows it (`"any"`, `"no_stream"`).
+   */
+  readonly deleteStream: (streamId: string, options?: StreamLifecycleOptions) => Effect.Effect<void, StreamLifecycleError>
+  /**
+   * Hard delete: the stream can never be read, written, recreated or given
+   * metadata again (`StreamDeleted`). Also allowed on a stream that does not
+   * exist, which then can never be created.
+   */
+  readonly tombstoneStream: (
+    streamId: string,
+    options?: StreamLifecycleOptions
+  ) => Effect.Effect<void, StreamLifecycleError>
+  /**
+   * Moves the stream's events out of the hot log into the archive, in one
+   * transaction and at the same positions. `readStream` still reads them;
+   * `readAll` and `subscribe` only with `includeArchived`. Later appends go to
+   * the hot log as usual.
+   */
+  readonly archiveStream: (
+    streamId: string,
+    options?: StreamLifecycleOptions
+  ) => Effect.Effect<ArchiveResult, StreamLifecycleError>
+  /**
+   * Erases the personal data of every stored event of the stream, in place
+   * (hot or archived, also of deleted and tombstoned streams): `data` becomes
+   * `null`, `metadata` keeps only `correlationId` and `causationId`, and
+   * `erasedAt` is set. Ids, types, versions and positions stay.
+   */
+  readonly eraseStream: (streamId: string) => Effect.Effect<EraseResult, InvalidInput | StoreError>
+  /**
+   * Physically removes what the streams' metadata hides from `readStream`
+   * (below `truncateBefore`, beyond `maxCount`, older than `maxAge`) and every
+   * event of tombstoned streams, from the hot log and the archive, in
+   * batches. Until then `readAll` still returns those events.
+   */
+  readonly scavenge: (options?: ScavengeOptions) => Effect.Effect<ScavengeResult, InvalidInput | StoreError>
 }>() {}

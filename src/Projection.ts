@@ -56,6 +56,11 @@ export interface Projection<E = never, R = never, T extends string = never> {
   /** The events the projection sees; all when absent. */
   readonly filter?: EventFilter | undefined
   /**
+   * Also the events of archived streams, in their places (default false: a
+   * projection follows the hot log, so a rebuild leaves archived streams out).
+   */
+  readonly includeArchived?: boolean | undefined
+  /**
    * Applies one event. On the SQL backends, its SQL joins the batch's
    * transaction. `tables` maps each declared table to the one to write.
    */
@@ -208,7 +213,12 @@ export const status = <E, R, T extends string>(
       Effect.map(checkpoints.load(checkpointName(projection.name, g)), Option.getOrElse(() => 0n))
     const position = yield* load(generation?.active)
     const head = yield* store.headPosition
-    const next = yield* Stream.runHead(store.readAll({ from: position + 1n, limit: 1, filter: projection.filter })).pipe(
+    const next = yield* Stream.runHead(store.readAll({
+      from: position + 1n,
+      limit: 1,
+      filter: projection.filter,
+      includeArchived: projection.includeArchived
+    })).pipe(
       Effect.catchTag("InvalidInput", () => Effect.succeedNone)
     )
     const now = yield* Clock.currentTimeMillis
@@ -361,7 +371,12 @@ export const start = <E, R, T extends string>(
     }
 
     const follow = (target: Target, checkpoint: bigint, afterBatch: Effect.Effect<void, BatchError> = Effect.void) =>
-      store.subscribe({ from: checkpoint + 1n, filter: projection.filter, batchSize }).pipe(
+      store.subscribe({
+        from: checkpoint + 1n,
+        filter: projection.filter,
+        includeArchived: projection.includeArchived,
+        batchSize
+      }).pipe(
         Stream.chunks,
         Stream.runFoldEffect(checkpoint, (previous, batch) =>
           Effect.zipLeft(applyBatch(target, previous, Chunk.toReadonlyArray(batch)), afterBatch))

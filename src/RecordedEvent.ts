@@ -23,6 +23,13 @@ export interface RecordedEvent {
   readonly data: unknown
   readonly metadata: EventMetadata
   readonly recordedAt: Date
+  /**
+   * Present only on an event whose personal data was erased (`eraseStream`):
+   * when that happened. Its `data` is then `null` and its `metadata` keeps only
+   * `correlationId` and `causationId`; id, type, versions and position stay, so
+   * a projection can tell an erased event from a gap.
+   */
+  readonly erasedAt?: Date | undefined
 }
 
 /**

@@ -4,10 +4,22 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { InvalidInput } from "./Errors.js"
 import type { EventData } from "./EventData.js"
-import type { EventFilter, ListStreamsOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions } from "./EventStore.js"
+import type {
+  EventFilter,
+  ListStreamsOptions,
+  ReadAllOptions,
+  ReadStreamOptions,
+  ScavengeOptions,
+  SetStreamMetadataOptions,
+  StreamLifecycleOptions,
+  StreamMetadataInput,
+  SubscribeOptions
+} from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as StreamId from "./StreamId.js"
 
@@ -218,16 +230,8 @@ export const prepareAppend = (
   Effect.suspend(() => {
     const streamError = checkName("streamId", streamIdValue)
     if (streamError) return Effect.fail(streamError)
-    const expectedVersion = expected ?? ExpectedVersion.any
-    if (
-      typeof expectedVersion === "number"
-        ? !Number.isSafeInteger(expectedVersion) || expectedVersion < 0
-        : !["any", "no_stream", "stream_exists"].includes(expectedVersion)
-    ) {
-      return Effect.fail(
-        invalid("expectedVersion", `must be "any", "no_stream", "stream_exists" or a non-negative integer`)
-      )
-    }
+    const expectedVersion = checkExpectedVersion(expected)
+    if (expectedVersion instanceof InvalidInput) return Effect.fail(expectedVersion)
     if (!Array.isArray(events) || events.length === 0) {
       return Effect.fail(invalid("events", "must be a non-empty array"))
     }
@@ -245,11 +249,146 @@ export const prepareAppend = (
     return Effect.succeed({
       streamId: streamIdValue,
       category: StreamId.category(streamIdValue),
-      // Version 0 is "no events yet": one rule instead of two spellings of it.
-      expected: expectedVersion === 0 ? ExpectedVersion.noStream : expectedVersion,
+      expected: expectedVersion,
       events: prepared as unknown as PreparedAppend["events"]
     })
   })
+
+const checkExpectedVersion = (
+  expected: ExpectedVersion.ExpectedVersion | undefined
+): ExpectedVersion.ExpectedVersion | InvalidInput => {
+  const value = expected ?? ExpectedVersion.any
+  if (
+    typeof value === "number"
+      ? !Number.isSafeInteger(value) || value < 0
+      : !["any", "no_stream", "stream_exists"].includes(value)
+  ) {
+    return invalid("expectedVersion", `must be "any", "no_stream", "stream_exists" or a non-negative integer`)
+  }
+  // Version 0 is "no events yet": one rule instead of two spellings of it.
+  return value === 0 ? ExpectedVersion.noStream : value
+}
+
+/**
+ * The stream and expected version of a soft delete, tombstone or archive.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const streamLifecycle = (
+  streamIdValue: string,
+  options: StreamLifecycleOptions | undefined
+): Effect.Effect<{ readonly streamId: string; readonly expected: ExpectedVersion.ExpectedVersion }, InvalidInput> =>
+  Effect.suspend(() => {
+    const streamError = checkName("streamId", streamIdValue)
+    if (streamError) return Effect.fail(streamError)
+    const expected = checkExpectedVersion(options?.expectedVersion)
+    return expected instanceof InvalidInput ? Effect.fail(expected) : Effect.succeed({ streamId: streamIdValue, expected })
+  })
+
+/**
+ * Stream metadata that passed every check, ready to store. Settings that are
+ * not set are `null`; `custom` is JSON text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PreparedMetadata {
+  readonly streamId: string
+  readonly category: string
+  readonly expected: "any" | number
+  readonly maxCount: number | null
+  readonly maxAgeMillis: number | null
+  readonly truncateBefore: number | null
+  readonly custom: string
+}
+
+const metadataKeys = new Set(["maxCount", "maxAge", "truncateBefore", "custom"])
+
+/**
+ * Checks a `setStreamMetadata` call: positive integer `maxCount`, a positive
+ * whole number of milliseconds for `maxAge`, a non-negative integer
+ * `truncateBefore`, a JSON object `custom` within `maxEventBytes`, and no other keys.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const prepareMetadata = (
+  streamIdValue: string,
+  metadata: StreamMetadataInput,
+  options: SetStreamMetadataOptions | undefined,
+  limits: Limits
+): Effect.Effect<PreparedMetadata, InvalidInput> =>
+  Effect.suspend(() => {
+    const streamError = checkName("streamId", streamIdValue)
+    if (streamError) return Effect.fail(streamError)
+    const expected = options?.expectedMetadataVersion ?? "any"
+    if (expected !== "any" && !(typeof expected === "number" && Number.isSafeInteger(expected) && expected >= 0)) {
+      return Effect.fail(invalid("expectedMetadataVersion", `must be "any" or a non-negative integer`))
+    }
+    if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+      return Effect.fail(invalid("metadata", "must be an object"))
+    }
+    for (const key of Object.keys(metadata)) {
+      if (!metadataKeys.has(key)) {
+        return Effect.fail(invalid(`metadata.${key}`, "is not a setting: use maxCount, maxAge, truncateBefore or custom"))
+      }
+    }
+    const { custom: customValue, maxAge, maxCount, truncateBefore } = metadata
+    if (maxCount !== undefined && !(Number.isSafeInteger(maxCount) && maxCount >= 1)) {
+      return Effect.fail(invalid("metadata.maxCount", "must be a positive integer"))
+    }
+    if (truncateBefore !== undefined && !(Number.isSafeInteger(truncateBefore) && truncateBefore >= 0)) {
+      return Effect.fail(invalid("metadata.truncateBefore", "must be a non-negative integer"))
+    }
+    let maxAgeMillis: number | null = null
+    if (maxAge !== undefined) {
+      const millis = Option.map(Duration.decodeUnknown(maxAge), Duration.toMillis)
+      if (Option.isNone(millis) || !Number.isSafeInteger(millis.value) || millis.value < 1) {
+        return Effect.fail(invalid("metadata.maxAge", "must be a positive, finite duration in whole milliseconds"))
+      }
+      maxAgeMillis = millis.value
+    }
+    const customObject: unknown = customValue === undefined ? {} : customValue
+    if (typeof customObject !== "object" || customObject === null || Array.isArray(customObject)) {
+      return Effect.fail(invalid("metadata.custom", "must be a JSON object"))
+    }
+    const custom = toJson("metadata.custom", customObject)
+    if (typeof custom !== "string") return Effect.fail(custom)
+    const bytes = Buffer.byteLength(custom)
+    if (bytes > limits.maxEventBytes) {
+      return Effect.fail(invalid("metadata.custom", `is ${bytes} bytes, over the limit of ${limits.maxEventBytes}`))
+    }
+    return Effect.succeed({
+      streamId: streamIdValue,
+      category: StreamId.category(streamIdValue),
+      expected,
+      maxCount: maxCount ?? null,
+      maxAgeMillis,
+      truncateBefore: truncateBefore ?? null,
+      custom
+    })
+  })
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultScavengeBatchSize = 1000
+
+/**
+ * @since 0.1.0
+ * @category validation
+ */
+export const scavengeOptions = (options: ScavengeOptions | undefined) =>
+  Effect.all({
+    batchSize: positiveInt("batchSize", options?.batchSize, defaultScavengeBatchSize, maxBatchSize)
+  })
+
+const includeArchived = (value: boolean | undefined) =>
+  value === undefined || typeof value === "boolean"
+    ? Effect.succeed(value ?? false)
+    : Effect.fail(invalid("includeArchived", "must be true or false"))
 
 /**
  * @since 0.1.0
@@ -342,7 +481,8 @@ export const readAllOptions = (options: ReadAllOptions | undefined) =>
     from: options?.from === undefined ? Effect.succeed(0n) : position("from", options.from),
     limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
-    filter: eventFilter(options?.filter)
+    filter: eventFilter(options?.filter),
+    includeArchived: includeArchived(options?.includeArchived)
   })
 
 /**
@@ -396,7 +536,8 @@ export const subscribeOptions = (options: SubscribeOptions | undefined) =>
       ? Effect.succeed<bigint | "end">("end")
       : position("from", options.from),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
-    filter: eventFilter(options?.filter)
+    filter: eventFilter(options?.filter),
+    includeArchived: includeArchived(options?.includeArchived)
   })
 
 /**

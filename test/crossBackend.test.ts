@@ -1,27 +1,45 @@
 /**
  * The in-memory store and the embedded PostgreSQL store give the same answers:
  * random sequences of appends (with repeated event ids, retries, invalid
- * input and every kind of expected version) and reads run against both, and
- * every outcome must be equal, up to the numbering of global positions.
+ * input and every kind of expected version), lifecycle operations (metadata,
+ * soft deletes, tombstones, archives, erasures, scavenges) and reads run
+ * against both, and every outcome must be equal, up to the numbering of
+ * global positions and the clock.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import type { EventData } from "../src/EventData.js"
-import type { ConcurrencyError, DuplicateEventId, InvalidInput, StoreError, StreamNotFound } from "../src/Errors.js"
+import type {
+  ConcurrencyError,
+  DuplicateEventId,
+  InvalidInput,
+  MetadataConcurrencyError,
+  StoreError,
+  StreamDeleted,
+  StreamNotFound
+} from "../src/Errors.js"
+import type { StreamMetadata } from "../src/EventStore.js"
 import { MemoryEventStore } from "../src/memory/index.js"
 import { PgliteClient } from "../src/pglite/index.js"
 import type { RecordedEvent, StreamInfo } from "../src/RecordedEvent.js"
 import {
   append,
+  archiveStream,
   type Backend,
+  deleteStream,
+  eraseStream,
+  getStreamMetadata,
   limits,
   listStreams,
   nth,
   readAll,
   readStream,
-  streamVersion
+  scavenge,
+  setStreamMetadata,
+  streamVersion,
+  tombstoneStream
 } from "./support/Harness.js"
 import { type Expectation, expectationArbitrary, resolve } from "./support/model.js"
 import { makeSchemaFixture } from "./support/postgres.js"
@@ -62,8 +80,25 @@ type Op =
     readonly batchSize: number
     readonly eventTypes: Option.Option<ReadonlyArray<string>>
     readonly categories: Option.Option<ReadonlyArray<string>>
+    readonly includeArchived: boolean
   }
   | { readonly _tag: "StreamVersion"; readonly stream: number }
+  | {
+    readonly _tag: "Lifecycle"
+    readonly kind: "delete" | "tombstone" | "archive"
+    readonly stream: number
+    readonly expectation: Expectation
+  }
+  | { readonly _tag: "Erase"; readonly stream: number }
+  | { readonly _tag: "Scavenge"; readonly batchSize: number }
+  | {
+    readonly _tag: "SetMetadata"
+    readonly stream: number
+    readonly maxCount: Option.Option<number>
+    readonly truncateBefore: Option.Option<number>
+    readonly expected: "any" | "current" | "stale"
+  }
+  | { readonly _tag: "GetMetadata"; readonly stream: number }
   | {
     readonly _tag: "ListStreams"
     readonly after: Option.Option<number>
@@ -127,9 +162,32 @@ const opArbitrary: FastCheck.Arbitrary<Op> = FastCheck.oneof(
       limit,
       batchSize,
       eventTypes: option(FastCheck.subarray([...eventTypes], { minLength: 1 })),
-      categories: option(FastCheck.subarray([...categories], { minLength: 1 }))
+      categories: option(FastCheck.subarray([...categories], { minLength: 1 })),
+      includeArchived: FastCheck.boolean()
     })
   },
+  {
+    weight: 2,
+    arbitrary: FastCheck.record({
+      _tag: FastCheck.constant("Lifecycle" as const),
+      kind: FastCheck.constantFrom("delete" as const, "tombstone" as const, "archive" as const),
+      stream: streamIndex,
+      expectation: expectationArbitrary
+    })
+  },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Erase" as const), stream: streamIndex }) },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("Scavenge" as const), batchSize }) },
+  {
+    weight: 2,
+    arbitrary: FastCheck.record({
+      _tag: FastCheck.constant("SetMetadata" as const),
+      stream: streamIndex,
+      maxCount: option(FastCheck.integer({ min: 1, max: 4 })),
+      truncateBefore: option(FastCheck.integer({ min: 0, max: 8 })),
+      expected: FastCheck.constantFrom("any" as const, "current" as const, "stale" as const)
+    })
+  },
+  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("GetMetadata" as const), stream: streamIndex }) },
   { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("StreamVersion" as const), stream: streamIndex }) },
   {
     weight: 1,
@@ -158,13 +216,23 @@ type Answer =
   | { readonly _tag: "Events"; readonly events: ReadonlyArray<RecordedEvent> }
   | { readonly _tag: "Version"; readonly version: Option.Option<number> }
   | { readonly _tag: "Streams"; readonly streams: ReadonlyArray<StreamInfo> }
+  | { readonly _tag: "Metadata"; readonly metadata: StreamMetadata }
+  | { readonly _tag: "Done"; readonly result: unknown }
 
-type StoreFailure = ConcurrencyError | DuplicateEventId | InvalidInput | StoreError | StreamNotFound
+type StoreFailure =
+  | ConcurrencyError
+  | DuplicateEventId
+  | InvalidInput
+  | StoreError
+  | StreamNotFound
+  | StreamDeleted
+  | MetadataConcurrencyError
 
 /** The fields of an error a caller acts on (an `InvalidInput`'s reason is prose). */
 const errorFields = (error: StoreFailure): unknown => {
   switch (error._tag) {
     case "ConcurrencyError":
+    case "MetadataConcurrencyError":
       return { _tag: error._tag, streamId: error.streamId, expected: error.expected, actual: error.actual }
     case "DuplicateEventId":
       return {
@@ -177,6 +245,7 @@ const errorFields = (error: StoreFailure): unknown => {
     case "InvalidInput":
       return { _tag: error._tag, field: error.field }
     case "StreamNotFound":
+    case "StreamDeleted":
       return { _tag: error._tag, streamId: error.streamId }
     case "StoreError":
       return { _tag: error._tag, message: error.message }
@@ -258,13 +327,56 @@ const runOps = (ops: ReadonlyArray<Op>) =>
             filter: {
               eventTypes: Option.getOrUndefined(op.eventTypes),
               categories: Option.getOrUndefined(op.categories)
-            }
+            },
+            includeArchived: op.includeArchived
           })
           answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (events): Answer => ({ _tag: "Events", events }) }))
           break
         }
         case "StreamVersion": {
           answers.push({ _tag: "Version", version: yield* streamVersion(nth(streamIds, op.stream)) })
+          break
+        }
+        case "Lifecycle": {
+          const streamId = nth(streamIds, op.stream)
+          const version = Option.getOrElse(yield* streamVersion(streamId), () => 0)
+          const expected = resolve(op.expectation, version)
+          const options = expected === undefined ? undefined : { expectedVersion: expected }
+          const operation = op.kind === "delete"
+            ? deleteStream(streamId, options)
+            : op.kind === "tombstone"
+            ? tombstoneStream(streamId, options)
+            : archiveStream(streamId, options)
+          answers.push(yield* Effect.match(operation, { onFailure: failed, onSuccess: (result): Answer => ({ _tag: "Done", result }) }))
+          break
+        }
+        case "Erase": {
+          answers.push({ _tag: "Done", result: yield* eraseStream(nth(streamIds, op.stream)) })
+          break
+        }
+        case "Scavenge": {
+          answers.push({ _tag: "Done", result: yield* scavenge({ batchSize: op.batchSize }) })
+          break
+        }
+        case "SetMetadata": {
+          const streamId = nth(streamIds, op.stream)
+          const current = yield* getStreamMetadata(streamId).pipe(
+            Effect.map((metadata) => metadata.metadataVersion),
+            Effect.orElseSucceed(() => 0)
+          )
+          const written = setStreamMetadata(streamId, {
+            ...Option.match(op.maxCount, { onNone: () => ({}), onSome: (maxCount) => ({ maxCount }) }),
+            ...Option.match(op.truncateBefore, { onNone: () => ({}), onSome: (truncateBefore) => ({ truncateBefore }) }),
+            custom: { op: answers.length }
+          }, {
+            expectedMetadataVersion: op.expected === "any" ? "any" : op.expected === "current" ? current : current + 1
+          })
+          answers.push(yield* Effect.match(written, { onFailure: failed, onSuccess: (result): Answer => ({ _tag: "Done", result }) }))
+          break
+        }
+        case "GetMetadata": {
+          const read = getStreamMetadata(nth(streamIds, op.stream))
+          answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (metadata): Answer => ({ _tag: "Metadata", metadata }) }))
           break
         }
         case "ListStreams": {
@@ -279,17 +391,25 @@ const runOps = (ops: ReadonlyArray<Op>) =>
         }
       }
     }
-    const log = yield* readAll()
+    const log = yield* readAll({ includeArchived: true })
     const streams = yield* listStreams()
-    return normalise([...answers, { _tag: "Events", events: log }, { _tag: "Streams", streams }], log)
+    return normalise([...answers, { _tag: "Events", events: log }, { _tag: "Streams", streams }])
   })
 
 /**
- * Positions become ranks in the final log (backends may number differently;
- * only the order is the contract), and times are dropped.
+ * Positions become ranks among every position the run saw (backends may
+ * number differently; only the order is the contract; a scavenge removes
+ * events from the final log), and times are dropped.
  */
-const normalise = (answers: ReadonlyArray<Answer>, log: ReadonlyArray<RecordedEvent>): ReadonlyArray<unknown> => {
-  const rank = new Map(log.map((e, i) => [e.position, i]))
+const normalise = (answers: ReadonlyArray<Answer>): ReadonlyArray<unknown> => {
+  const positions = new Set(answers.flatMap((answer) =>
+    answer._tag === "Appended"
+      ? answer.positions
+      : answer._tag === "Events"
+      ? answer.events.map((e) => e.position)
+      : []
+  ))
+  const rank = new Map([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((p, i) => [p, i]))
   const rankOf = (position: bigint) => rank.get(position) ?? `missing position ${position}`
   return answers.map((answer) => {
     switch (answer._tag) {
@@ -299,8 +419,9 @@ const normalise = (answers: ReadonlyArray<Answer>, log: ReadonlyArray<RecordedEv
         return {
           _tag: answer._tag,
           // The JSON text too: both must give the keys in the same (jsonb) order.
-          events: answer.events.map(({ position, recordedAt: _, ...rest }) => ({
+          events: answer.events.map(({ erasedAt, position, recordedAt: _, ...rest }) => ({
             ...rest,
+            erased: erasedAt instanceof Date,
             rank: rankOf(position),
             json: JSON.stringify([rest.data, rest.metadata])
           }))
@@ -310,6 +431,10 @@ const normalise = (answers: ReadonlyArray<Answer>, log: ReadonlyArray<RecordedEv
           _tag: answer._tag,
           streams: answer.streams.map(({ category, streamId, version }) => ({ streamId, category, version }))
         }
+      case "Metadata": {
+        const { createdAt, ...rest } = answer.metadata
+        return { _tag: answer._tag, ...rest, created: createdAt instanceof Date }
+      }
       default:
         return answer
     }
@@ -327,7 +452,7 @@ afterAll(() => pglite.dispose(), 60_000)
 
 describe("memory and PGlite backends", () => {
   it.live.prop(
-    "random appends, retries and reads give the same results on the memory and the PGlite store",
+    "random appends, retries, lifecycle operations and reads give the same results on the memory and the PGlite store",
     { ops: FastCheck.array(opArbitrary, { minLength: 1, maxLength: 40 }) },
     ({ ops }) =>
       Effect.gen(function*() {

@@ -22,7 +22,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { ConcurrencyError, EventDecodeError, InvalidInput, StoreError } from "../Errors.js"
+import type { ConcurrencyError, EventDecodeError, InvalidInput, StoreError, StreamDeleted } from "../Errors.js"
 import type { EventMetadata } from "../EventData.js"
 import type { AppendError, EventStore } from "../EventStore.js"
 import type * as EventType from "../events/EventType.js"
@@ -80,7 +80,7 @@ export interface HandleOptions extends Correlation.Correlation {
  * @since 0.1.0
  * @category models
  */
-export type LoadError = InvalidInput | StoreError | EventDecodeError
+export type LoadError = InvalidInput | StoreError | EventDecodeError | StreamDeleted
 
 /**
  * @since 0.1.0

@@ -20,7 +20,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
-import type { EventDecodeError, InvalidInput, StoreError, StreamNotFound } from "../Errors.js"
+import type { EventDecodeError, InvalidInput, StoreError, StreamDeleted, StreamNotFound } from "../Errors.js"
 import {
   type AppendError,
   type AppendOptions,
@@ -55,7 +55,7 @@ export interface TypedEventStore<E extends EventType.Event, P extends EventRegis
   readonly readStream: (
     streamId: string,
     options?: ReadStreamOptions
-  ) => Stream.Stream<EventRegistry.Decoded<E, P>, StreamNotFound | InvalidInput | StoreError | EventDecodeError>
+  ) => Stream.Stream<EventRegistry.Decoded<E, P>, StreamNotFound | StreamDeleted | InvalidInput | StoreError | EventDecodeError>
   /**
    * The global log's events in their current shape. Under the `"skip"` policy
    * only the registry's event types are read from the store.

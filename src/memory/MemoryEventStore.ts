@@ -9,6 +9,7 @@ import * as Arr from "effect/Array"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
@@ -20,7 +21,14 @@ import * as RedBlackTree from "effect/RedBlackTree"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as AppendRejection from "../AppendRejection.js"
-import { type ConcurrencyError, type DuplicateEventId, type InvalidInput, StreamNotFound } from "../Errors.js"
+import {
+  ConcurrencyError,
+  type DuplicateEventId,
+  type InvalidInput,
+  MetadataConcurrencyError,
+  StreamDeleted,
+  StreamNotFound
+} from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import {
   type AppendOptions,
@@ -29,10 +37,16 @@ import {
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type ScavengeOptions,
+  type SetStreamMetadataOptions,
+  type StreamLifecycleOptions,
+  type StreamMetadata,
+  type StreamMetadataInput,
   type SubscribeOptions
 } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "../RecordedEvent.js"
+import * as StreamId from "../StreamId.js"
 import * as Validation from "../Validation.js"
 
 /**
@@ -91,31 +105,76 @@ interface StoredEvent extends AppendRejection.StoredEvent {
   readonly data: string
   readonly metadata: string
   readonly recordedAt: number
+  readonly erasedAt?: number | undefined
 }
 
 interface StreamRow {
   readonly streamId: string
   readonly category: string
+  /** The last version handed out: it stays through a soft delete, so a recreated stream continues after it. */
   readonly version: number
   readonly createdAt: number
   readonly updatedAt: number
-  /** Shared by every row of this stream; this row's events are the first `version`. */
-  readonly events: Array<StoredEvent>
+  /**
+   * Shared by every row of this stream; this row's events are the first
+   * `version` (index = version - 1), hot or archived; `undefined` once scavenged.
+   */
+  readonly events: Array<StoredEvent | undefined>
+  readonly metadataVersion: number
+  readonly maxCount: number | null
+  readonly maxAgeMillis: number | null
+  readonly truncateBefore: number | null
+  /** JSON text in jsonb's key order. */
+  readonly custom: string
+  readonly deleted: boolean
+  readonly tombstoned: boolean
 }
 
 // Every state is a consistent snapshot that readers keep while they page. The
 // maps are persistent; the event arrays are shared between states and only ever
 // grow (an append pushes while it swaps in the next state), so a state holds
 // its own prefix of them: `size` events of the log, `version` events of a stream.
+// The lifecycle's rewrites (archive, erase, scavenge) never touch a shared
+// array: they copy the ones they change into the next state.
 interface State {
-  readonly log: Array<StoredEvent>
+  /** The hot log: position p is `log[p - 1]`, `undefined` once archived or scavenged. */
+  readonly log: Array<StoredEvent | undefined>
+  /** Archived events, indexed like the log; a separate structure that `readAll` skips by default. */
+  readonly archive: Array<StoredEvent | undefined>
   readonly size: number
   /** In stream id order (code point order, like `COLLATE "C"`). */
   readonly streams: RedBlackTree.RedBlackTree<string, StreamRow>
   readonly eventIds: HashMap.HashMap<string, StoredEvent>
 }
 
-type AppendOutcome = Effect.Effect<AppendResult, ConcurrencyError | DuplicateEventId>
+const newStream = (streamId: string, now: number): StreamRow => ({
+  streamId,
+  category: StreamId.category(streamId),
+  version: 0,
+  createdAt: now,
+  updatedAt: now,
+  events: [],
+  metadataVersion: 0,
+  maxCount: null,
+  maxAgeMillis: null,
+  truncateBefore: null,
+  custom: "{}",
+  deleted: false,
+  tombstoned: false
+})
+
+/** The version an expected-version check sees: 0 for a stream with no events, deleted or tombstoned. */
+const liveVersion = (stream: Option.Option<StreamRow>): number =>
+  Option.isNone(stream) || stream.value.deleted || stream.value.tombstoned ? 0 : stream.value.version
+
+const isLive = (row: StreamRow): boolean => row.version > 0 && !row.deleted && !row.tombstoned
+
+const withStream = (state: State, row: StreamRow): State => ({
+  ...state,
+  streams: RedBlackTree.insert(RedBlackTree.removeFirst(state.streams, row.streamId), row.streamId, row)
+})
+
+type AppendOutcome = Effect.Effect<AppendResult, ConcurrencyError | DuplicateEventId | StreamDeleted>
 
 // The append as one synchronous step of `Ref.modify`, so appends are atomic
 // with respect to each other. Like the PostgreSQL statement, it writes nothing
@@ -126,16 +185,21 @@ const commit = (
   now: number
 ): readonly [AppendOutcome, State] => {
   const stream = RedBlackTree.findFirst(state.streams, append.streamId)
-  const actual = Option.isSome(stream) ? stream.value.version : 0
+  if (Option.isSome(stream) && stream.value.tombstoned) {
+    return [Effect.fail(new StreamDeleted({ streamId: append.streamId })), state]
+  }
+  const actual = liveVersion(stream)
   const stored = append.events.flatMap((event) => Option.toArray(HashMap.get(state.eventIds, event.eventId)))
   if (stored.length > 0 || !ExpectedVersion.isSatisfiedBy(append.expected, actual)) {
     return [AppendRejection.classify(append, actual, stored), state]
   }
+  // Versions continue after the last one handed out, also after a soft delete.
+  const last = Option.isSome(stream) ? stream.value.version : 0
   const streamEvents = Option.isSome(stream) ? stream.value.events : []
   const recorded = append.events.map((event, i): StoredEvent => ({
     eventId: event.eventId,
     streamId: append.streamId,
-    streamVersion: actual + i + 1,
+    streamVersion: last + i + 1,
     position: BigInt(state.size + i + 1),
     category: append.category,
     eventType: event.eventType,
@@ -148,16 +212,19 @@ const commit = (
     state.log.push(event)
     streamEvents.push(event)
   }
+  const previous = Option.getOrElse(stream, () => newStream(append.streamId, now))
   const row: StreamRow = {
-    streamId: append.streamId,
-    category: append.category,
-    version: actual + recorded.length,
-    createdAt: Option.isSome(stream) ? stream.value.createdAt : now,
+    ...previous,
+    version: last + recorded.length,
+    // A stream that did not exist (no events yet, or deleted) is created now.
+    createdAt: actual === 0 ? now : previous.createdAt,
     updatedAt: now,
-    events: streamEvents
+    events: streamEvents,
+    deleted: false
   }
   const next: State = {
     log: state.log,
+    archive: state.archive,
     size: state.size + recorded.length,
     streams: RedBlackTree.insert(RedBlackTree.removeFirst(state.streams, append.streamId), append.streamId, row),
     eventIds: HashMap.mutate(state.eventIds, (ids) => {
@@ -176,7 +243,8 @@ const toRecordedEvent = (event: StoredEvent): RecordedEvent => ({
   schemaVersion: event.schemaVersion,
   data: parseJson(event.data),
   metadata: parseJson(event.metadata) as EventMetadata,
-  recordedAt: new Date(event.recordedAt)
+  recordedAt: new Date(event.recordedAt),
+  ...(event.erasedAt === undefined ? {} : { erasedAt: new Date(event.erasedAt) })
 })
 
 const toStreamInfo = (row: StreamRow): StreamInfo => ({
@@ -186,21 +254,6 @@ const toStreamInfo = (row: StreamRow): StreamInfo => ({
   createdAt: new Date(row.createdAt),
   updatedAt: new Date(row.updatedAt)
 })
-
-/**
- * Emits `length` items in chunks of `batchSize`, building each chunk only when
- * the consumer pulls it.
- */
-const chunked = <A>(
-  length: number,
-  batchSize: number,
-  slice: (start: number, end: number) => ReadonlyArray<A>
-): Stream.Stream<A> =>
-  Stream.unfoldChunk(0, (start) => {
-    if (start >= length) return Option.none()
-    const end = Math.min(start + batchSize, length)
-    return Option.some([Chunk.unsafeFromArray(slice(start, end)), end] as const)
-  })
 
 /**
  * Builds an empty store.
@@ -221,6 +274,7 @@ export const make = (
     }
     const ref = yield* Ref.make<State>({
       log: [],
+      archive: [],
       size: 0,
       streams: RedBlackTree.empty(byCodePoint),
       eventIds: HashMap.empty()
@@ -252,36 +306,43 @@ export const make = (
         yield* Validation.streamId(streamId)
         const { batchSize, direction, from, limit } = yield* Validation.readStreamOptions(readOptions)
         const stream = RedBlackTree.findFirst((yield* Ref.get(ref)).streams, streamId)
-        if (Option.isNone(stream)) return yield* new StreamNotFound({ streamId })
-        // The versions the stream had when the read started, as indices [low, high).
-        const { events, version: head } = stream.value
-        if (direction === "forward") {
-          const low = Math.min(Math.max(from ?? 1, 1), head + 1) - 1
-          const high = Math.min(head, low + limit)
-          return chunked(high - low, batchSize, (start, end) => events.slice(low + start, low + end).map(toRecordedEvent))
-        }
-        const high = Math.min(from ?? head, head)
-        const low = Math.max(0, high - limit)
-        return chunked(
-          high - low,
-          batchSize,
-          (start, end) => events.slice(high - end, high - start).reverse().map(toRecordedEvent)
-        )
+        if (Option.isSome(stream) && stream.value.tombstoned) return yield* new StreamDeleted({ streamId })
+        if (Option.isNone(stream) || liveVersion(stream) === 0) return yield* new StreamNotFound({ streamId })
+        // The versions the stream had when the read started; the lowest one its
+        // metadata lets a reader see; maxAge measured once, now.
+        const { events, maxAgeMillis, maxCount, truncateBefore, version: head } = stream.value
+        const low = Math.max(1, truncateBefore ?? 1, maxCount === null ? 1 : head - maxCount + 1)
+        const cutoff = maxAgeMillis === null ? -Infinity : (yield* Clock.currentTimeMillis) - maxAgeMillis
+        const forward = direction === "forward"
+        const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
+        return Stream.unfoldChunk({ version: first, remaining: limit }, ({ remaining, version }) => {
+          const page: Array<RecordedEvent> = []
+          const max = Math.min(batchSize, remaining)
+          let next = version
+          for (; (forward ? next <= head : next >= low) && page.length < max; next += forward ? 1 : -1) {
+            const event = events[next - 1]
+            if (event !== undefined && event.recordedAt >= cutoff) page.push(toRecordedEvent(event))
+          }
+          return page.length === 0
+            ? Option.none()
+            : Option.some([Chunk.unsafeFromArray(page), { version: next, remaining: remaining - page.length }] as const)
+        })
       })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
 
-    // Positions are dense here: position p is log[p - 1]. Reads only look at
-    // the first `size` entries of the log they were given.
+    // Position p is at index p - 1 of the log (or of the archive, once archived).
+    // Reads only look at the first `size` entries of the arrays they were given.
     const collectPage = (
-      log: ReadonlyArray<StoredEvent>,
-      size: number,
+      state: State,
+      includeArchived: boolean,
       from: number,
       matches: (event: StoredEvent) => boolean,
       max: number
     ) => {
+      const { archive, log, size } = state
       const page: Array<RecordedEvent> = []
       let i = from
       for (; i < size && page.length < max; i++) {
-        const event = log[i]
+        const event = log[i] ?? (includeArchived ? archive[i] : undefined)
         if (event !== undefined && matches(event)) page.push(toRecordedEvent(event))
       }
       return { page, next: i }
@@ -290,11 +351,11 @@ export const make = (
 
     const readAll = (readOptions?: ReadAllOptions) =>
       Stream.unwrap(Effect.gen(function*() {
-        const { batchSize, filter, from, limit } = yield* Validation.readAllOptions(readOptions)
-        const { log, size } = yield* Ref.get(ref)
+        const { batchSize, filter, from, includeArchived, limit } = yield* Validation.readAllOptions(readOptions)
+        const state = yield* Ref.get(ref)
         const matches = Validation.matches(filter)
-        return Stream.unfoldChunk({ index: indexOf(from, size), remaining: limit }, ({ index, remaining }) => {
-          const { next, page } = collectPage(log, size, index, matches, Math.min(batchSize, remaining))
+        return Stream.unfoldChunk({ index: indexOf(from, state.size), remaining: limit }, ({ index, remaining }) => {
+          const { next, page } = collectPage(state, includeArchived, index, matches, Math.min(batchSize, remaining))
           return page.length === 0
             ? Option.none()
             : Option.some([Chunk.unsafeFromArray(page), { index: next, remaining: remaining - page.length }] as const)
@@ -303,18 +364,18 @@ export const make = (
 
     const subscribe = (subscribeOptions?: SubscribeOptions) =>
       Stream.unwrapScoped(Effect.gen(function*() {
-        const { batchSize, filter, from } = yield* Validation.subscribeOptions(subscribeOptions)
+        const { batchSize, filter, from, includeArchived } = yield* Validation.subscribeOptions(subscribeOptions)
         const matches = Validation.matches(filter)
         // Subscribe to signals before the first read, so no append falls between the two.
         const signals = yield* PubSub.subscribe(appended)
         let index = from === "end" ? (yield* Ref.get(ref)).size : indexOf(from, Number.MAX_SAFE_INTEGER)
         const step = Effect.gen(function*() {
-          const { log, size } = yield* Ref.get(ref)
-          if (index >= size) {
+          const state = yield* Ref.get(ref)
+          if (index >= state.size) {
             yield* Queue.take(signals)
             return Chunk.empty<RecordedEvent>()
           }
-          const { next, page } = collectPage(log, size, index, matches, batchSize)
+          const { next, page } = collectPage(state, includeArchived, index, matches, batchSize)
           index = next
           return Chunk.unsafeFromArray(page)
         })
@@ -324,8 +385,8 @@ export const make = (
     const streamVersion = (streamId: string) =>
       Effect.gen(function*() {
         yield* Validation.streamId(streamId)
-        const { streams } = yield* Ref.get(ref)
-        return Option.map(RedBlackTree.findFirst(streams, streamId), (row) => row.version)
+        const version = liveVersion(RedBlackTree.findFirst((yield* Ref.get(ref)).streams, streamId))
+        return version === 0 ? Option.none() : Option.some(version)
       }).pipe(Effect.withSpan("EventStore.streamVersion", { attributes: { streamId } }))
 
     const listStreams = (listOptions?: ListStreamsOptions) =>
@@ -340,13 +401,226 @@ export const make = (
             const next = rows.next()
             if (next.done === true) break
             const [, row] = next.value
-            if (category === undefined || row.category === category) page.push(toStreamInfo(row))
+            if (isLive(row) && (category === undefined || row.category === category)) page.push(toStreamInfo(row))
           }
           return page.length === 0
             ? Option.none()
             : Option.some([Chunk.unsafeFromArray(page), remaining - page.length] as const)
         })
       })).pipe(Stream.withSpan("EventStore.listStreams"))
+
+    // --- lifecycle -----------------------------------------------------------------
+    // Each operation is one synchronous step of `Ref.modify`, atomic with
+    // respect to appends, as the row lock makes it on PostgreSQL.
+
+    type Step<A, E> = (state: State) => readonly [Effect.Effect<A, E>, State]
+    const modify = <A, E>(step: Step<A, E>) => Effect.flatten(Ref.modify(ref, step))
+
+    const getStreamMetadata = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        const stream = RedBlackTree.findFirst((yield* Ref.get(ref)).streams, streamId)
+        if (Option.isNone(stream)) return { metadataVersion: 0, custom: {}, category: StreamId.category(streamId) }
+        const row = stream.value
+        if (row.tombstoned) return yield* new StreamDeleted({ streamId })
+        return {
+          metadataVersion: row.metadataVersion,
+          ...(row.maxCount === null ? {} : { maxCount: row.maxCount }),
+          ...(row.maxAgeMillis === null ? {} : { maxAge: Duration.millis(row.maxAgeMillis) }),
+          ...(row.truncateBefore === null ? {} : { truncateBefore: row.truncateBefore }),
+          custom: parseJson(row.custom) as StreamMetadata["custom"],
+          category: row.category,
+          ...(isLive(row) ? { createdAt: new Date(row.createdAt) } : {})
+        } satisfies StreamMetadata
+      }).pipe(Effect.withSpan("EventStore.getStreamMetadata", { attributes: { streamId } }))
+
+    const setStreamMetadata = (
+      streamId: string,
+      metadata: StreamMetadataInput,
+      metadataOptions?: SetStreamMetadataOptions
+    ) =>
+      Effect.gen(function*() {
+        const prepared = yield* Validation.prepareMetadata(streamId, metadata, metadataOptions, limits)
+        const now = yield* Clock.currentTimeMillis
+        return yield* modify((state): ReturnType<
+          Step<{ readonly metadataVersion: number }, StreamDeleted | MetadataConcurrencyError>
+        > => {
+          const row = Option.getOrElse(RedBlackTree.findFirst(state.streams, streamId), () => newStream(streamId, now))
+          if (row.tombstoned) return [Effect.fail(new StreamDeleted({ streamId })), state]
+          if (prepared.expected !== "any" && prepared.expected !== row.metadataVersion) {
+            return [
+              Effect.fail(
+                new MetadataConcurrencyError({ streamId, expected: prepared.expected, actual: row.metadataVersion })
+              ),
+              state
+            ]
+          }
+          const metadataVersion = row.metadataVersion + 1
+          return [
+            Effect.succeed({ metadataVersion }),
+            withStream(state, {
+              ...row,
+              metadataVersion,
+              maxCount: prepared.maxCount,
+              maxAgeMillis: prepared.maxAgeMillis,
+              truncateBefore: prepared.truncateBefore,
+              custom: jsonbText(parseJson(prepared.custom))
+            })
+          ]
+        })
+      }).pipe(Effect.withSpan("EventStore.setStreamMetadata", { attributes: { streamId } }))
+
+    // The expected-version check of a delete, tombstone or archive: the live
+    // version (0 when the stream does not exist or is deleted), or a failure.
+    const check = (
+      streamId: string,
+      expected: ExpectedVersion.ExpectedVersion,
+      stream: Option.Option<StreamRow>
+    ): ConcurrencyError | StreamDeleted | number => {
+      if (Option.isSome(stream) && stream.value.tombstoned) return new StreamDeleted({ streamId })
+      const actual = liveVersion(stream)
+      return ExpectedVersion.isSatisfiedBy(expected, actual)
+        ? actual
+        : new ConcurrencyError({ streamId, expected, actual })
+    }
+
+    const deleteStream = (streamId: string, deleteOptions?: StreamLifecycleOptions) =>
+      Effect.gen(function*() {
+        const { expected } = yield* Validation.streamLifecycle(streamId, deleteOptions)
+        return yield* modify((state): ReturnType<Step<void, ConcurrencyError | StreamDeleted>> => {
+          const stream = RedBlackTree.findFirst(state.streams, streamId)
+          const actual = check(streamId, expected, stream)
+          if (typeof actual !== "number") return [Effect.fail(actual), state]
+          if (actual === 0 || Option.isNone(stream)) return [Effect.void, state]
+          const row = stream.value
+          return [Effect.void, withStream(state, {
+            ...row,
+            deleted: true,
+            truncateBefore: Math.max(row.truncateBefore ?? 0, row.version + 1),
+            metadataVersion: row.metadataVersion + 1
+          })]
+        })
+      }).pipe(Effect.withSpan("EventStore.deleteStream", { attributes: { streamId } }))
+
+    const tombstoneStream = (streamId: string, tombstoneOptions?: StreamLifecycleOptions) =>
+      Effect.gen(function*() {
+        const { expected } = yield* Validation.streamLifecycle(streamId, tombstoneOptions)
+        const now = yield* Clock.currentTimeMillis
+        return yield* modify((state): ReturnType<Step<void, ConcurrencyError | StreamDeleted>> => {
+          const stream = RedBlackTree.findFirst(state.streams, streamId)
+          const actual = check(streamId, expected, stream)
+          if (typeof actual !== "number") return [Effect.fail(actual), state]
+          const row = Option.getOrElse(stream, () => newStream(streamId, now))
+          return [Effect.void, withStream(state, { ...row, tombstoned: true })]
+        })
+      }).pipe(Effect.withSpan("EventStore.tombstoneStream", { attributes: { streamId } }))
+
+    const archiveStream = (streamId: string, archiveOptions?: StreamLifecycleOptions) =>
+      Effect.gen(function*() {
+        const { expected } = yield* Validation.streamLifecycle(streamId, archiveOptions)
+        return yield* modify((state): ReturnType<Step<{ readonly archived: number }, ConcurrencyError | StreamDeleted>> => {
+          const stream = RedBlackTree.findFirst(state.streams, streamId)
+          const actual = check(streamId, expected, stream)
+          if (typeof actual !== "number") return [Effect.fail(actual), state]
+          if (actual === 0 || Option.isNone(stream)) return [Effect.succeed({ archived: 0 }), state]
+          const log = state.log.slice()
+          const archive = state.archive.slice()
+          let archived = 0
+          for (const event of stream.value.events) {
+            if (event === undefined) continue
+            const index = Number(event.position - 1n)
+            if (log[index] === undefined) continue
+            log[index] = undefined
+            archive[index] = event
+            archived++
+          }
+          return [
+            Effect.succeed({ archived }),
+            { ...state, log, archive }
+          ]
+        })
+      }).pipe(Effect.withSpan("EventStore.archiveStream", { attributes: { streamId } }))
+
+    /**
+     * Rewrites (or, with `undefined`, removes) events of some streams in a new
+     * state. The arrays it changes (the streams' events, the log, the archive)
+     * are copied first, once, never changed in place, so readers of earlier
+     * states are undisturbed.
+     */
+    const rewrite = (
+      initial: State,
+      rows: Iterable<StreamRow>,
+      change: (row: StreamRow, event: StoredEvent) => StoredEvent | undefined | "keep"
+    ): { readonly changed: number; readonly streams: number; readonly state: State } => {
+      let state = initial
+      let copied: { readonly log: State["log"]; readonly archive: State["archive"] } | undefined
+      let changed = 0
+      let streams = 0
+      for (const row of rows) {
+        let events: StreamRow["events"] | undefined
+        row.events.forEach((event, i) => {
+          if (event === undefined) return
+          const next = change(row, event)
+          if (next === "keep") return
+          copied ??= { log: state.log.slice(), archive: state.archive.slice() }
+          events ??= row.events.slice()
+          events[i] = next
+          const index = Number(event.position - 1n)
+          if (copied.log[index] !== undefined) copied.log[index] = next
+          else copied.archive[index] = next
+          state = {
+            ...state,
+            eventIds: next === undefined
+              ? HashMap.remove(state.eventIds, event.eventId)
+              : HashMap.set(state.eventIds, event.eventId, next)
+          }
+          changed++
+        })
+        if (events !== undefined) {
+          streams++
+          state = withStream(state, { ...row, events })
+        }
+      }
+      return { changed, streams, state: copied === undefined ? state : { ...state, ...copied } }
+    }
+
+    const eraseStream = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        const now = yield* Clock.currentTimeMillis
+        return yield* modify((state): ReturnType<Step<{ readonly erased: number }, never>> => {
+          const { changed, state: next } = rewrite(state, Option.toArray(RedBlackTree.findFirst(state.streams, streamId)), (_, event) => {
+            if (event.erasedAt !== undefined) return "keep"
+            const metadata = parseJson(event.metadata) as EventMetadata
+            const kept = {
+              ...(metadata.correlationId === undefined ? {} : { correlationId: metadata.correlationId }),
+              ...(metadata.causationId === undefined ? {} : { causationId: metadata.causationId })
+            }
+            return { ...event, data: "null", metadata: jsonbText(kept), erasedAt: now }
+          })
+          return [Effect.succeed({ erased: changed }), next]
+        })
+      }).pipe(Effect.withSpan("EventStore.eraseStream", { attributes: { streamId } }))
+
+    const scavenge = (scavengeOptions?: ScavengeOptions) =>
+      Effect.gen(function*() {
+        yield* Validation.scavengeOptions(scavengeOptions)
+        const now = yield* Clock.currentTimeMillis
+        return yield* modify((state): ReturnType<Step<{ readonly removed: number; readonly streams: number }, never>> => {
+          const candidates = Arr.filterMap(Arr.fromIterable(state.streams), ([, row]) =>
+            row.tombstoned || row.truncateBefore !== null || row.maxCount !== null || row.maxAgeMillis !== null
+              ? Option.some(row)
+              : Option.none())
+          const { changed, state: next, streams } = rewrite(state, candidates, (row, event) =>
+            row.tombstoned ||
+              event.streamVersion < (row.truncateBefore ?? 0) ||
+              (row.maxCount !== null && event.streamVersion <= row.version - row.maxCount) ||
+              (row.maxAgeMillis !== null && event.recordedAt < now - row.maxAgeMillis)
+              ? undefined
+              : "keep")
+          return [Effect.succeed({ removed: changed, streams }), next]
+        })
+      }).pipe(Effect.withSpan("EventStore.scavenge"))
 
     return EventStore.of({
       append,
@@ -355,7 +629,14 @@ export const make = (
       subscribe,
       headPosition: Effect.map(Ref.get(ref), (state) => BigInt(state.size)),
       streamVersion,
-      listStreams
+      listStreams,
+      getStreamMetadata,
+      setStreamMetadata,
+      deleteStream,
+      tombstoneStream,
+      archiveStream,
+      eraseStream,
+      scavenge
     })
   })
 

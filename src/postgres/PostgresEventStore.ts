@@ -9,23 +9,42 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Migrator from "@effect/sql/Migrator"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { ConcurrencyError, DuplicateEventId, type InvalidInput, StoreError, StreamNotFound } from "../Errors.js"
+import {
+  ConcurrencyError,
+  DuplicateEventId,
+  type InvalidInput,
+  MetadataConcurrencyError,
+  StoreError,
+  StreamDeleted,
+  StreamNotFound
+} from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import {
   type AppendOptions,
   type AppendResult,
+  type ArchiveResult,
+  type EraseResult,
   EventStore,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type ScavengeOptions,
+  type ScavengeResult,
+  type SetStreamMetadataOptions,
+  type StreamLifecycleOptions,
+  type StreamMetadata,
+  type StreamMetadataInput,
   type SubscribeOptions
 } from "../EventStore.js"
 import * as AppendRejection from "../AppendRejection.js"
+import * as ExpectedVersion from "../ExpectedVersion.js"
+import * as StreamId from "../StreamId.js"
 import type { RecordedEvent, StreamInfo } from "../RecordedEvent.js"
 import * as Validation from "../Validation.js"
 import * as GlobalOrder from "./GlobalOrder.js"
@@ -57,6 +76,7 @@ interface EventRow {
   readonly data: unknown
   readonly metadata: EventMetadata
   readonly recorded_at: Date
+  readonly erased_at: Date | null
 }
 
 const toRecordedEvent = (row: EventRow): RecordedEvent => ({
@@ -68,8 +88,20 @@ const toRecordedEvent = (row: EventRow): RecordedEvent => ({
   schemaVersion: row.schema_version,
   data: row.data,
   metadata: row.metadata,
-  recordedAt: row.recorded_at
+  recordedAt: row.recorded_at,
+  ...(row.erased_at === null ? {} : { erasedAt: row.erased_at })
 })
+
+/** A stream's row, as the lifecycle needs it. */
+interface StreamState {
+  readonly version: string
+  readonly deleted: boolean
+  readonly tombstoned: boolean
+}
+
+/** The version an expected-version check sees: 0 for a stream with no events, deleted or tombstoned. */
+const liveVersion = (stream: StreamState | undefined): number =>
+  stream === undefined || stream.deleted || stream.tombstoned ? 0 : Number(stream.version)
 
 const sqlState = (error: SqlError): { readonly code?: unknown; readonly constraint?: unknown } =>
   typeof error.cause === "object" && error.cause !== null ? error.cause : {}
@@ -91,6 +123,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
       maxEventBytes: yield* Validation.positiveInt("maxEventBytes", options?.maxEventBytes, Validation.defaultLimits.maxEventBytes)
     }
     const events = sql(`${schema}.events`)
+    const archive = sql(`${schema}.events_archive`)
     const streams = sql(`${schema}.streams`)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, options?.subscriptions)
@@ -98,8 +131,16 @@ export const make = (options?: PostgresEventStoreOptions) =>
     // would otherwise pick the text output columns and sort "10" before "9".
     const eventColumns = sql.literal(
       "e.position::text AS position, e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, " +
-        "e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at"
+        "e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at, e.erased_at"
     )
+    // The hot log and the archive as one relation. PostgreSQL flattens the
+    // UNION ALL and pushes the conditions into both sides, so a keyset page is a
+    // merge of two index scans.
+    const storedColumns = sql.literal(
+      "position, event_id, stream_id, stream_version, category, event_type, schema_version, data, metadata, recorded_at, erased_at"
+    )
+    const hotAndArchived = sql`(SELECT ${storedColumns} FROM ${events} UNION ALL SELECT ${storedColumns} FROM ${archive})`
+    const source = (includeArchived: boolean) => includeArchived ? hotAndArchived : events
 
     // --- append -----------------------------------------------------------------
 
@@ -108,26 +149,38 @@ export const make = (options?: PostgresEventStoreOptions) =>
     // stream: a racing append waits for the row, re-checks the version and
     // returns no row instead of failing, so a conflict never aborts the
     // caller's transaction. No row back means: conflict, or ids already stored.
+    //
+    // A tombstoned stream is refused by the same claim (no row back), and a
+    // soft-deleted one (or one with metadata but no events yet) counts as not
+    // existing: "no_stream" claims it, and versions continue after the last one.
+    //
+    // The ids are checked against the hot log and the archive as an array
+    // parameter (validated, lower-case UUIDs): two index probes that plan in a
+    // fraction of the time a semi-join over the JSON batch takes.
     const appendStatement = (append: Validation.PreparedAppend, batch: string) => {
       const count = append.events.length
-      const notDuplicate = sql`NOT EXISTS (
-        SELECT 1 FROM ${events} WHERE event_id IN (SELECT (e->>'id')::uuid FROM jsonb_array_elements(${batch}::jsonb) e)
-      )`
+      const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
+      const notDuplicate = sql`NOT EXISTS (SELECT 1 FROM ${events} WHERE event_id = ANY(${ids}::uuid[]))
+        AND NOT EXISTS (SELECT 1 FROM ${archive} WHERE event_id = ANY(${ids}::uuid[]))`
       const claim = append.expected === "any"
         ? sql`INSERT INTO ${streams} AS s (stream_id, category, version)
             SELECT ${append.streamId}, ${append.category}, ${count} WHERE ${notDuplicate}
-            ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = statement_timestamp()
+            ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = statement_timestamp(),
+              created_at = CASE WHEN s.version = 0 OR s.deleted_at IS NOT NULL THEN statement_timestamp() ELSE s.created_at END,
+              deleted_at = NULL
+            WHERE s.tombstoned_at IS NULL
             RETURNING s.version`
         : append.expected === "no_stream"
-        ? sql`INSERT INTO ${streams} (stream_id, category, version)
+        ? sql`INSERT INTO ${streams} AS s (stream_id, category, version)
             SELECT ${append.streamId}, ${append.category}, ${count} WHERE ${notDuplicate}
-            ON CONFLICT (stream_id) DO NOTHING
-            RETURNING version`
-        : sql`UPDATE ${streams} SET version = version + ${count}, updated_at = statement_timestamp()
-            WHERE stream_id = ${append.streamId} AND ${notDuplicate} AND ${
-          append.expected === "stream_exists" ? sql`version > 0` : sql`version = ${append.expected}`
-        }
-            RETURNING version`
+            ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = statement_timestamp(),
+              created_at = statement_timestamp(), deleted_at = NULL
+            WHERE (s.version = 0 OR s.deleted_at IS NOT NULL) AND s.tombstoned_at IS NULL
+            RETURNING s.version`
+        : sql`UPDATE ${streams} s SET version = s.version + ${count}, updated_at = statement_timestamp()
+            WHERE s.stream_id = ${append.streamId} AND ${notDuplicate} AND s.deleted_at IS NULL AND s.tombstoned_at IS NULL
+              AND ${append.expected === "stream_exists" ? sql`s.version > 0` : sql`s.version = ${append.expected}`}
+            RETURNING s.version`
       return sql<{ readonly position: string; readonly stream_version: string }>`
         WITH claimed AS (${claim}),
         inserted AS (
@@ -141,23 +194,31 @@ export const make = (options?: PostgresEventStoreOptions) =>
         SELECT i.position::text AS position, i.stream_version::text AS stream_version FROM inserted i ORDER BY i.position`
     }
 
-    // The slow path, after the append statement wrote nothing: is it a retry of
-    // an append that is already stored (success), a clash of event ids, or a
-    // version conflict?
+    const streamState = (streamId: string, lock?: "FOR UPDATE") =>
+      sql<StreamState>`SELECT version::text AS version, deleted_at IS NOT NULL AS deleted, tombstoned_at IS NOT NULL AS tombstoned
+        FROM ${streams} WHERE stream_id = ${streamId} ${lock === undefined ? sql.literal("") : sql.literal(lock)}`.pipe(
+        Effect.map((rows) => rows[0])
+      )
+
+    // The slow path, after the append statement wrote nothing: is the stream
+    // tombstoned, is it a retry of an append that is already stored (success),
+    // a clash of event ids, or a version conflict? A tombstone wins over
+    // idempotency, as in EventStoreDB: the answer does not depend on whether a
+    // scavenge has removed the stream's events yet.
     const explainRejected = (append: Validation.PreparedAppend) =>
       Effect.gen(function*() {
         const ids = append.events.map((event) => event.eventId)
-        const [stream] = yield* sql<{ readonly version: string }>`
-          SELECT version::text AS version FROM ${streams} WHERE stream_id = ${append.streamId}`
-        const actual = stream === undefined ? 0 : Number(stream.version)
+        const stream = yield* streamState(append.streamId)
+        if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId: append.streamId })
+        const actual = liveVersion(stream)
         const stored = yield* sql<{
           readonly event_id: string
           readonly stream_id: string
           readonly stream_version: string
           readonly position: string
-        }>`SELECT event_id::text AS event_id, stream_id, stream_version::text AS stream_version, position::text AS position
-           FROM ${events} WHERE event_id IN ${sql.in(ids)}`
-        return AppendRejection.classify(append, actual, stored.map((row) => ({
+        }>`SELECT e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, e.position::text AS position
+           FROM ${hotAndArchived} e WHERE e.event_id IN ${sql.in(ids)}`
+        return yield* AppendRejection.classify(append, actual, stored.map((row) => ({
           eventId: row.event_id,
           streamId: row.stream_id,
           streamVersion: Number(row.stream_version),
@@ -204,7 +265,6 @@ export const make = (options?: PostgresEventStoreOptions) =>
           } satisfies AppendResult
         }
         return yield* explainRejected(prepared).pipe(
-          Effect.flatten,
           Effect.catchTag("SqlError", storeError(`Could not append to "${streamId}"`))
         )
       }).pipe(Effect.withSpan("EventStore.append", { attributes: { streamId, events: Array.isArray(eventData) ? eventData.length : 0 } }))
@@ -215,23 +275,43 @@ export const make = (options?: PostgresEventStoreOptions) =>
       Stream.unwrap(Effect.gen(function*() {
         yield* Validation.streamId(streamId)
         const { batchSize, direction, from, limit } = yield* Validation.readStreamOptions(readOptions)
-        const [stream] = yield* sql<{ readonly version: string }>`
-          SELECT version::text AS version FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
+        // maxAge is measured once, by the database's clock, when the read starts:
+        // `cutoff` is that instant minus maxAge, in microseconds since the epoch.
+        const [stream] = yield* sql<StreamState & {
+          readonly max_count: string | null
+          readonly truncate_before: string | null
+          readonly archived_version: string
+          readonly cutoff: string | null
+        }>`SELECT version::text AS version, deleted_at IS NOT NULL AS deleted, tombstoned_at IS NOT NULL AS tombstoned,
+            max_count::text AS max_count, truncate_before::text AS truncate_before, archived_version::text AS archived_version,
+            (extract(epoch FROM statement_timestamp() - max_age_ms * interval '1 millisecond') * 1000000)::bigint::text AS cutoff
+          FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
           Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
         )
-        if (stream === undefined) return yield* new StreamNotFound({ streamId })
+        if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
+        if (liveVersion(stream) === 0 || stream === undefined) return yield* new StreamNotFound({ streamId })
         // Read up to the version the stream had when the read started, so a long
         // read is one consistent prefix of the stream.
         const head = Number(stream.version)
+        // The lowest version the metadata lets a reader see.
+        const low = Math.max(
+          1,
+          stream.truncate_before === null ? 1 : Number(stream.truncate_before),
+          stream.max_count === null ? 1 : head - Number(stream.max_count) + 1
+        )
+        const table = source(Number(stream.archived_version) > 0)
+        const young = stream.cutoff === null
+          ? sql.literal("TRUE")
+          : sql`e.recorded_at >= timestamptz 'epoch' + ${stream.cutoff}::bigint * interval '1 microsecond'`
         const forward = direction === "forward"
-        const first = forward ? Math.max(from ?? 1, 1) : Math.min(from ?? head, head)
+        const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
         const page = (cursor: number, size: number) =>
           forward
-            ? sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
-                WHERE e.stream_id = ${streamId} AND e.stream_version >= ${cursor} AND e.stream_version <= ${head}
+            ? sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
+                WHERE e.stream_id = ${streamId} AND e.stream_version >= ${cursor} AND e.stream_version <= ${head} AND ${young}
                 ORDER BY e.stream_version LIMIT ${size}`
-            : sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
-                WHERE e.stream_id = ${streamId} AND e.stream_version <= ${cursor}
+            : sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
+                WHERE e.stream_id = ${streamId} AND e.stream_version <= ${cursor} AND e.stream_version >= ${low} AND ${young}
                 ORDER BY e.stream_version DESC LIMIT ${size}`
         return paginate(
           { cursor: first, remaining: limit },
@@ -242,8 +322,14 @@ export const make = (options?: PostgresEventStoreOptions) =>
       })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
 
     // Events in [cursor, horizon] that pass the filter, at most `size`.
-    const readRange = (cursor: bigint, horizon: bigint, filter: Validation.ResolvedFilter, size: number) =>
-      sql<EventRow>`SELECT ${eventColumns} FROM ${events} e
+    const readRange = (
+      cursor: bigint,
+      horizon: bigint,
+      filter: Validation.ResolvedFilter,
+      size: number,
+      includeArchived: boolean
+    ) =>
+      sql<EventRow>`SELECT ${eventColumns} FROM ${source(includeArchived)} e
         WHERE ${
         sql.and([
           sql`e.position >= ${cursor.toString()}`,
@@ -257,11 +343,11 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
     const readAll = (readOptions?: ReadAllOptions) =>
       Stream.unwrap(Effect.gen(function*() {
-        const { batchSize, filter, from, limit } = yield* Validation.readAllOptions(readOptions)
+        const { batchSize, filter, from, includeArchived, limit } = yield* Validation.readAllOptions(readOptions)
         const horizon = yield* globalOrder.settledHorizon
         return paginate(
           { cursor: from, remaining: limit },
-          ({ cursor, remaining }) => readRange(cursor, horizon, filter, Math.min(batchSize, remaining)),
+          ({ cursor, remaining }) => readRange(cursor, horizon, filter, Math.min(batchSize, remaining), includeArchived),
           (last, state) => ({ cursor: last.position + 1n, remaining: state.remaining }),
           batchSize,
           identity
@@ -273,7 +359,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
     // horizon. No switch-over, so nothing is dropped or repeated at the seam.
     const subscribe = (subscribeOptions?: SubscribeOptions) =>
       Stream.unwrapScoped(Effect.gen(function*() {
-        const { batchSize, filter, from } = yield* Validation.subscribeOptions(subscribeOptions)
+        const { batchSize, filter, from, includeArchived } = yield* Validation.subscribeOptions(subscribeOptions)
         const nextWakeup = yield* wakeups.register
         let horizon = yield* globalOrder.settledHorizon
         let cursor = from === "end" ? horizon + 1n : from
@@ -285,7 +371,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
               return Chunk.empty<RecordedEvent>()
             }
           }
-          const page = yield* readRange(cursor, horizon, filter, batchSize).pipe(
+          const page = yield* readRange(cursor, horizon, filter, batchSize, includeArchived).pipe(
             Effect.catchTag("SqlError", storeError("Could not read the global log"))
           )
           const last = page[page.length - 1]
@@ -299,11 +385,10 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const streamVersion = (streamId: string) =>
       Effect.gen(function*() {
         yield* Validation.streamId(streamId)
-        const [row] = yield* sql<{ readonly version: string }>`
-          SELECT version::text AS version FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
-          Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
+        const version = liveVersion(
+          yield* streamState(streamId).pipe(Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`)))
         )
-        return row === undefined ? Option.none() : Option.some(Number(row.version))
+        return version === 0 ? Option.none() : Option.some(version)
       }).pipe(Effect.withSpan("EventStore.streamVersion", { attributes: { streamId } }))
 
     const listStreams = (listOptions?: ListStreamsOptions) =>
@@ -315,6 +400,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           ({ after, remaining }) =>
             sql`SELECT s.stream_id, s.category, s.version::text AS version, s.created_at, s.updated_at FROM ${streams} s
               WHERE ${sql.and([
+              sql`s.version > 0 AND s.deleted_at IS NULL AND s.tombstoned_at IS NULL`,
               ...(after === undefined ? [] : [sql`s.stream_id > ${after}`]),
               ...(category === undefined ? [] : [sql`s.category = ${category}`])
             ])}
@@ -331,6 +417,236 @@ export const make = (options?: PostgresEventStoreOptions) =>
         ).pipe(Stream.mapError(storeError("Could not list streams")))
       })).pipe(Stream.withSpan("EventStore.listStreams"))
 
+    // --- lifecycle ---------------------------------------------------------------
+
+    const getStreamMetadata = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        const [row] = yield* sql<{
+          readonly category: string
+          readonly metadata_version: string
+          readonly max_count: string | null
+          readonly max_age_ms: string | null
+          readonly truncate_before: string | null
+          readonly custom_metadata: { readonly [key: string]: unknown }
+          readonly created_at: Date | null
+          readonly tombstoned: boolean
+        }>`SELECT category, metadata_version::text AS metadata_version, max_count::text AS max_count,
+            max_age_ms::text AS max_age_ms, truncate_before::text AS truncate_before, custom_metadata,
+            CASE WHEN version > 0 AND deleted_at IS NULL THEN created_at END AS created_at,
+            tombstoned_at IS NOT NULL AS tombstoned
+          FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
+          Effect.catchTag("SqlError", storeError(`Could not read the metadata of stream "${streamId}"`))
+        )
+        if (row?.tombstoned === true) return yield* new StreamDeleted({ streamId })
+        if (row === undefined) return { metadataVersion: 0, custom: {}, category: StreamId.category(streamId) }
+        return {
+          metadataVersion: Number(row.metadata_version),
+          ...(row.max_count === null ? {} : { maxCount: Number(row.max_count) }),
+          ...(row.max_age_ms === null ? {} : { maxAge: Duration.millis(Number(row.max_age_ms)) }),
+          ...(row.truncate_before === null ? {} : { truncateBefore: Number(row.truncate_before) }),
+          custom: row.custom_metadata,
+          category: row.category,
+          ...(row.created_at === null ? {} : { createdAt: row.created_at })
+        } satisfies StreamMetadata
+      }).pipe(Effect.withSpan("EventStore.getStreamMetadata", { attributes: { streamId } }))
+
+    // One statement, on the stream's row (created when missing, with version 0:
+    // metadata does not create the stream), with its own optimistic check.
+    const setStreamMetadata = (
+      streamId: string,
+      metadata: StreamMetadataInput,
+      metadataOptions?: SetStreamMetadataOptions
+    ) =>
+      Effect.gen(function*() {
+        const prepared = yield* Validation.prepareMetadata(streamId, metadata, metadataOptions, limits)
+        const { expected } = prepared
+        const settings = sql`max_count = ${prepared.maxCount}::bigint, max_age_ms = ${prepared.maxAgeMillis}::bigint,
+          truncate_before = ${prepared.truncateBefore}::bigint, custom_metadata = ${prepared.custom}::jsonb`
+        const [written] = yield* (expected === "any" || expected === 0
+          ? sql<{ readonly metadata_version: string }>`
+            INSERT INTO ${streams} AS s (stream_id, category, version, metadata_version, max_count, max_age_ms, truncate_before, custom_metadata)
+            VALUES (${streamId}, ${prepared.category}, 0, 1, ${prepared.maxCount}::bigint, ${prepared.maxAgeMillis}::bigint,
+              ${prepared.truncateBefore}::bigint, ${prepared.custom}::jsonb)
+            ON CONFLICT (stream_id) DO UPDATE SET metadata_version = s.metadata_version + 1, ${settings}
+            WHERE s.tombstoned_at IS NULL ${expected === 0 ? sql`AND s.metadata_version = 0` : sql.literal("")}
+            RETURNING s.metadata_version::text AS metadata_version`
+          : sql<{ readonly metadata_version: string }>`
+            UPDATE ${streams} s SET metadata_version = s.metadata_version + 1, ${settings}
+            WHERE s.stream_id = ${streamId} AND s.tombstoned_at IS NULL AND s.metadata_version = ${expected}
+            RETURNING s.metadata_version::text AS metadata_version`)
+        if (written !== undefined) return { metadataVersion: Number(written.metadata_version) }
+        const [row] = yield* sql<{ readonly metadata_version: string; readonly tombstoned: boolean }>`
+          SELECT metadata_version::text AS metadata_version, tombstoned_at IS NOT NULL AS tombstoned
+          FROM ${streams} WHERE stream_id = ${streamId}`
+        if (row?.tombstoned === true) return yield* new StreamDeleted({ streamId })
+        return yield* new MetadataConcurrencyError({
+          streamId,
+          expected,
+          actual: row === undefined ? 0 : Number(row.metadata_version)
+        })
+      }).pipe(
+        Effect.catchTag("SqlError", storeError(`Could not set the metadata of stream "${streamId}"`)),
+        Effect.withSpan("EventStore.setStreamMetadata", { attributes: { streamId } })
+      )
+
+    // Deletes, tombstones and archives lock the stream's row first, the row an
+    // append claims, so each one queues with the appends to that stream: an
+    // append either committed before (and the check sees it) or runs after.
+    const checkExpected = (streamId: string, expected: ExpectedVersion.ExpectedVersion, stream: StreamState | undefined) =>
+      Effect.suspend((): Effect.Effect<number, ConcurrencyError | StreamDeleted> => {
+        if (stream?.tombstoned === true) return Effect.fail(new StreamDeleted({ streamId }))
+        const actual = liveVersion(stream)
+        return ExpectedVersion.isSatisfiedBy(expected, actual)
+          ? Effect.succeed(actual)
+          : Effect.fail(new ConcurrencyError({ streamId, expected, actual }))
+      })
+
+    // Rewriting stored events (archive, erasure, scavenge) needs
+    // event_store.allow_rewrite for this transaction only. The previous value is
+    // put back, so that inside a caller's transaction the permission does not
+    // outlive the operation.
+    const rewriting = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const [setting] = yield* sql<{ readonly previous: string | null }>`
+          SELECT current_setting('event_store.allow_rewrite', true) AS previous,
+                 set_config('event_store.allow_rewrite', 'on', true) AS now`
+        const result = yield* effect
+        yield* sql`SELECT set_config('event_store.allow_rewrite', ${setting?.previous ?? ""}, true)`
+        return result
+      }))
+
+    const lifecycleError = (what: string, streamId: string) => storeError(`Could not ${what} stream "${streamId}"`)
+
+    const deleteStream = (streamId: string, deleteOptions?: StreamLifecycleOptions) =>
+      Effect.gen(function*() {
+        const { expected } = yield* Validation.streamLifecycle(streamId, deleteOptions)
+        yield* sql.withTransaction(Effect.gen(function*() {
+          const actual = yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
+          // Already gone (or never there): nothing to do, as for any stream that does not exist.
+          if (actual === 0) return
+          yield* sql`UPDATE ${streams} SET deleted_at = statement_timestamp(),
+              truncate_before = GREATEST(coalesce(truncate_before, 0), version + 1),
+              metadata_version = metadata_version + 1
+            WHERE stream_id = ${streamId}`
+        }))
+      }).pipe(
+        Effect.catchTag("SqlError", lifecycleError("delete", streamId)),
+        Effect.withSpan("EventStore.deleteStream", { attributes: { streamId } })
+      )
+
+    const tombstoneStream = (streamId: string, tombstoneOptions?: StreamLifecycleOptions) =>
+      Effect.gen(function*() {
+        const { expected } = yield* Validation.streamLifecycle(streamId, tombstoneOptions)
+        yield* sql.withTransaction(Effect.gen(function*() {
+          // A stream that does not exist gets a row too, so that it can never be created.
+          yield* sql`INSERT INTO ${streams} (stream_id, category, version)
+            VALUES (${streamId}, ${StreamId.category(streamId)}, 0) ON CONFLICT (stream_id) DO NOTHING`
+          yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
+          yield* sql`UPDATE ${streams} SET tombstoned_at = statement_timestamp() WHERE stream_id = ${streamId}`
+        }))
+      }).pipe(
+        Effect.catchTag("SqlError", lifecycleError("tombstone", streamId)),
+        Effect.withSpan("EventStore.tombstoneStream", { attributes: { streamId } })
+      )
+
+    // The DELETE holds the events table's RowExclusiveLock until commit, like an
+    // append, so the settled horizon waits for it: a reader sees the events in
+    // the hot log or in the archive, never in both or neither.
+    const archiveStream = (streamId: string, archiveOptions?: StreamLifecycleOptions) =>
+      Effect.gen(function*() {
+        const { expected } = yield* Validation.streamLifecycle(streamId, archiveOptions)
+        return yield* sql.withTransaction(Effect.gen(function*() {
+          const actual = yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
+          if (actual === 0) return { archived: 0 } satisfies ArchiveResult
+          const [moved] = yield* rewriting(sql<{ readonly archived: number }>`
+            WITH moved AS (
+              DELETE FROM ${events} WHERE stream_id = ${streamId} RETURNING ${storedColumns}
+            ), archived AS (
+              INSERT INTO ${archive} (${storedColumns}) SELECT ${storedColumns} FROM moved RETURNING 1
+            )
+            SELECT count(*)::int AS archived FROM archived`)
+          yield* sql`UPDATE ${streams} SET archived_version = version WHERE stream_id = ${streamId}`
+          return { archived: moved?.archived ?? 0 } satisfies ArchiveResult
+        }))
+      }).pipe(
+        Effect.catchTag("SqlError", lifecycleError("archive", streamId)),
+        Effect.withSpan("EventStore.archiveStream", { attributes: { streamId } })
+      )
+
+    // Blanks in place; FOR SHARE on the stream's row makes the erasure cover
+    // every event stored before it, while appends wait for it to commit.
+    const eraseStream = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        const erase = (table: typeof events) =>
+          sql<{ readonly erased: number }>`WITH erased AS (
+              UPDATE ${table} SET data = 'null'::jsonb, erased_at = statement_timestamp(),
+                metadata = jsonb_strip_nulls(jsonb_build_object(
+                  'correlationId', metadata->'correlationId', 'causationId', metadata->'causationId'))
+              WHERE stream_id = ${streamId} AND erased_at IS NULL RETURNING 1
+            ) SELECT count(*)::int AS erased FROM erased`.pipe(Effect.map(([row]) => row?.erased ?? 0))
+        return yield* rewriting(Effect.gen(function*() {
+          yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
+          return { erased: (yield* erase(events)) + (yield* erase(archive)) } satisfies EraseResult
+        }))
+      }).pipe(
+        Effect.catchTag("SqlError", lifecycleError("erase", streamId)),
+        Effect.withSpan("EventStore.eraseStream", { attributes: { streamId } })
+      )
+
+    // Stream by stream, in transactions of at most `batchSize` removed events.
+    // Each batch first takes the stream's row FOR SHARE: it sees the settings as
+    // they are now and holds them (and appends) still until it commits.
+    const scavenge = (scavengeOptions?: ScavengeOptions) =>
+      Effect.gen(function*() {
+        const { batchSize } = yield* Validation.scavengeOptions(scavengeOptions)
+        const hidden = sql`(s.tombstoned_at IS NOT NULL OR e.stream_version < s.truncate_before
+          OR e.stream_version <= s.version - s.max_count
+          OR e.recorded_at < statement_timestamp() - s.max_age_ms * interval '1 millisecond')`
+        const removeFrom = (table: typeof events, streamId: string, size: number) =>
+          sql<{ readonly removed: number }>`WITH removed AS (
+              DELETE FROM ${table} WHERE position IN (
+                SELECT e.position FROM ${table} e JOIN ${streams} s ON s.stream_id = e.stream_id
+                WHERE e.stream_id = ${streamId} AND ${hidden}
+                ORDER BY e.stream_version LIMIT ${size}
+              ) RETURNING 1
+            ) SELECT count(*)::int AS removed FROM removed`.pipe(Effect.map(([row]) => row?.removed ?? 0))
+        const batch = (streamId: string) =>
+          rewriting(Effect.gen(function*() {
+            yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
+            const hot = yield* removeFrom(events, streamId, batchSize)
+            return hot < batchSize ? hot + (yield* removeFrom(archive, streamId, batchSize - hot)) : hot
+          }))
+        let removed = 0
+        let touched = 0
+        let after: string | undefined = undefined
+        const pageSize = 100
+        while (true) {
+          const page: ReadonlyArray<{ readonly stream_id: string }> = yield* sql<{ readonly stream_id: string }>`
+            SELECT stream_id FROM ${streams}
+            WHERE (truncate_before IS NOT NULL OR max_count IS NOT NULL OR max_age_ms IS NOT NULL OR tombstoned_at IS NOT NULL)
+              ${after === undefined ? sql.literal("") : sql`AND stream_id > ${after}`}
+            ORDER BY stream_id LIMIT ${pageSize}`
+          for (const { stream_id } of page) {
+            let fromStream = 0
+            while (true) {
+              const count = yield* batch(stream_id)
+              fromStream += count
+              if (count < batchSize) break
+            }
+            removed += fromStream
+            if (fromStream > 0) touched++
+          }
+          if (page.length < pageSize) break
+          after = page[page.length - 1]?.stream_id
+        }
+        return { removed, streams: touched } satisfies ScavengeResult
+      }).pipe(
+        Effect.catchTag("SqlError", storeError("Could not scavenge")),
+        Effect.withSpan("EventStore.scavenge")
+      )
+
     return EventStore.of({
       append,
       readStream,
@@ -338,7 +654,14 @@ export const make = (options?: PostgresEventStoreOptions) =>
       subscribe,
       headPosition: globalOrder.settledHorizon,
       streamVersion,
-      listStreams
+      listStreams,
+      getStreamMetadata,
+      setStreamMetadata,
+      deleteStream,
+      tombstoneStream,
+      archiveStream,
+      eraseStream,
+      scavenge
     })
   })
 

@@ -1,5 +1,10 @@
 /** The conformance suite on the in-memory backend, a new store per case. */
+import * as Layer from "effect/Layer"
 import { MemoryEventStore } from "../../src/memory/index.js"
+import { memoryAging } from "../support/Harness.js"
 import { conformance } from "./suite.js"
 
-conformance({ name: "memory", makeStore: (options) => MemoryEventStore.layer(options) }, { propertyRuns: 100 })
+conformance(
+  { name: "memory", makeStore: (options) => Layer.merge(MemoryEventStore.layer(options), memoryAging) },
+  { propertyRuns: 100 }
+)

@@ -8,6 +8,7 @@ import type { Backend } from "../support/Harness.js"
 import { appendCases } from "./appends.js"
 import { expectedVersionCases } from "./expectedVersion.js"
 import { idempotencyCases } from "./idempotency.js"
+import { lifecycleCases } from "./lifecycle.js"
 import { modelCases } from "./model.js"
 import { readAllCases } from "./readAll.js"
 import { readStreamCases } from "./readStream.js"
@@ -30,6 +31,7 @@ export const conformance = (backend: Backend, options?: ConformanceOptions): voi
     readAllCases(backend)
     recordedEventCases(backend)
     streamCases(backend)
+    lifecycleCases(backend)
     modelCases(backend, options?.propertyRuns ?? 50)
   })
 }

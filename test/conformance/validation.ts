@@ -6,7 +6,7 @@ import { describe, expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type { EventData, EventMetadata } from "../../src/EventData.js"
-import type { InvalidInput, StoreError, StreamNotFound } from "../../src/Errors.js"
+import type { InvalidInput, StoreError, StreamDeleted, StreamNotFound } from "../../src/Errors.js"
 import type { AppendOptions, EventStore, ListStreamsOptions, ReadAllOptions, ReadStreamOptions } from "../../src/EventStore.js"
 import type { ExpectedVersion } from "../../src/ExpectedVersion.js"
 import {
@@ -133,7 +133,7 @@ const appendCases: ReadonlyArray<AppendCase> = [
 
 interface ReadCase {
   readonly name: string
-  readonly read: Effect.Effect<unknown, InvalidInput | StreamNotFound | StoreError, EventStore>
+  readonly read: Effect.Effect<unknown, InvalidInput | StreamNotFound | StreamDeleted | StoreError, EventStore>
   readonly field: string
 }
 

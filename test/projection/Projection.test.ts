@@ -57,6 +57,28 @@ describe("projections in memory", () => {
       expect(status).toMatchObject({ name: "totals", state: "live", position: events.at(-1)?.position, lag: { positions: 0n, millis: 0 } })
     }).pipe(Effect.scoped, Effect.provide(layer())))
 
+  it.live("a projection leaves archived streams out, unless it includes archived events", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore
+      yield* appendMany(14)
+      yield* store.archiveStream("Account-0")
+      const everything = yield* Effect.map(Stream.runCollect(store.readAll({ includeArchived: true })), (c) => Array.from(c))
+      const project = (name: string, includeArchived: boolean) =>
+        Effect.gen(function*() {
+          const applied = yield* Ref.make<ReadonlyArray<string>>([])
+          yield* Projection.start(Projection.make({
+            name,
+            includeArchived,
+            handle: (event) => Ref.update(applied, (all) => [...all, event.streamId])
+          }))
+          const expected = everything.filter((e) => includeArchived || e.streamId !== "Account-0").map((e) => e.streamId)
+          yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === expected.length), `${name} applied`)
+          expect(yield* Ref.get(applied)).toEqual(expected)
+        })
+      yield* project("hot", false)
+      yield* project("whole-history", true)
+    }).pipe(Effect.scoped, Effect.provide(layer())))
+
   it.live("a handler that keeps failing stops the projection with an error naming the event, before it", () =>
     Effect.gen(function*() {
       const applied = yield* Ref.make<ReadonlyArray<number>>([])

@@ -1,9 +1,11 @@
 /**
  * What only the SQL backends promise, on the PostgreSQL server and on PGlite
  * alike: composing with the caller's transactions, schemas, migrations, the
- * append-only trigger, and positions past 2^53.
+ * append-only trigger (on the hot log and the archive), rewrites scoped to
+ * their operation, and positions past 2^53.
  */
 import { describe, expect, layer } from "@effect/vitest"
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Chunk, Effect, Layer, Option, Stream } from "effect"
 import { EventStore } from "../../src/EventStore.js"
@@ -144,6 +146,90 @@ for (const backend of backends) {
           const [event] = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
           expect(event?.data).toEqual({ total: 1 })
         }))
+      })
+
+      it.effect("archived events cannot be updated, deleted or truncated either", () => {
+        const schema = uniqueSchema("archive_only")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* store.append("Order-1", [{ eventType: "Placed", data: { total: 1 } }])
+          yield* store.archiveStream("Order-1")
+          const archive = sql(`${schema}.events_archive`)
+          for (const attempt of [
+            sql`UPDATE ${archive} SET data = '{"total": 1000}'`,
+            sql`DELETE FROM ${archive}`,
+            sql`TRUNCATE ${archive}`
+          ]) {
+            const error = yield* Effect.flip(attempt)
+            expect(error.message + String((error.cause as { message?: unknown }).message)).toMatch(/append-only/)
+          }
+          const [event] = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readStream("Order-1")))
+          expect(event?.data).toEqual({ total: 1 })
+        }))
+      })
+
+      it.effect("an archive or erasure inside the caller's transaction rolls back with it and leaves no permission to rewrite behind", () => {
+        const schema = uniqueSchema("rewrite_scope")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* store.append("Order-1", [{ eventType: "Placed", data: { total: 1 } }])
+          yield* store.append("Order-2", [{ eventType: "Placed", data: { total: 2 } }])
+          const outcome = yield* sql.withTransaction(Effect.gen(function*() {
+            expect(yield* store.archiveStream("Order-1")).toEqual({ archived: 1 })
+            expect(yield* store.eraseStream("Order-2")).toEqual({ erased: 1 })
+            // Still inside the caller's transaction, after both: rewrites are refused again.
+            const error = yield* Effect.flip(sql`UPDATE ${sql(`${schema}.events`)} SET data = '{}'`)
+            expect(String((error.cause as { message?: unknown }).message)).toMatch(/append-only/)
+            return yield* Effect.fail("rolled back" as const)
+          })).pipe(Effect.flip)
+          expect(outcome).toBe("rolled back")
+          const events = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
+          expect(events.map((e) => [e.streamId, e.data, e.erasedAt])).toEqual([
+            ["Order-1", { total: 1 }, undefined],
+            ["Order-2", { total: 2 }, undefined]
+          ])
+          // And committed, the same two take effect.
+          yield* sql.withTransaction(Effect.zip(store.archiveStream("Order-1"), store.eraseStream("Order-2")))
+          const after = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll({ includeArchived: true })))
+          expect(after.map((e) => [e.streamId, e.data])).toEqual([["Order-1", { total: 1 }], ["Order-2", null]])
+          expect(Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll())).map((e) => e.streamId)).toEqual([
+            "Order-2"
+          ])
+        }))
+      })
+
+      it.effect("a store created before the lifecycle migration is upgraded in place: its streams and events read as before", () => {
+        const schema = uniqueSchema("upgrade")
+        return Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = `${schema}.event_store_migrations`
+          yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`CREATE SCHEMA ${sql(schema)}`
+            yield* sql`CREATE TABLE ${sql(table)} (
+              migration_id integer PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), name text NOT NULL)`
+            yield* sql`SET LOCAL search_path TO ${sql(schema)}`
+            yield* Migrator.make({})({
+              loader: Effect.map(Migrations.loader, (files) => files.filter(([id]) => id < 4)),
+              table
+            })
+          }))
+          yield* sql`INSERT INTO ${sql(`${schema}.streams`)} (stream_id, category, version) VALUES ('Order-1', 'Order', 2)`
+          yield* sql`INSERT INTO ${sql(`${schema}.events`)}
+            (event_id, stream_id, stream_version, category, event_type, schema_version, data, metadata)
+            VALUES (gen_random_uuid(), 'Order-1', 1, 'Order', 'Placed', 1, '{"n": 1}', '{}'),
+                   (gen_random_uuid(), 'Order-1', 2, 'Order', 'Paid', 1, '{"n": 2}', '{}')`
+          expect((yield* Migrations.migrate(schema)).map(([id]) => id)).toEqual([4])
+          const store = yield* PostgresEventStore.make({ schema })
+          const read = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readStream("Order-1")))
+          expect(read.map((e) => [e.streamVersion, e.data, e.erasedAt])).toEqual([[1, { n: 1 }, undefined], [2, { n: 2 }, undefined]])
+          expect(yield* store.getStreamMetadata("Order-1")).toMatchObject({ metadataVersion: 0, custom: {} })
+          expect((yield* store.append("Order-1", [{ eventType: "Shipped", data: {} }], { expectedVersion: 2 })).streamVersion).toBe(3)
+          yield* store.deleteStream("Order-1", { expectedVersion: 3 })
+          expect(yield* store.streamVersion("Order-1")).toEqual(Option.none())
+          yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
+        }).pipe(Effect.scoped)
       })
 
       it.effect("positions beyond 2^53 come back exact", () => {

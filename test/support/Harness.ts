@@ -4,9 +4,11 @@
  */
 import { expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import type * as Context from "effect/Context"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { inspect } from "node:util"
 import type { InvalidInput, StoreError } from "../../src/Errors.js"
@@ -96,6 +98,68 @@ export const streamVersion = (streamId: string) => Effect.flatMap(EventStore, (s
 
 export const listStreams = (...args: Parameters<Store["listStreams"]>) =>
   Effect.flatMap(EventStore, (store) => collect(store.listStreams(...args)))
+
+export const getStreamMetadata = (streamId: string) =>
+  Effect.flatMap(EventStore, (store) => store.getStreamMetadata(streamId))
+
+export const setStreamMetadata = (...args: Parameters<Store["setStreamMetadata"]>) =>
+  Effect.flatMap(EventStore, (store) => store.setStreamMetadata(...args))
+
+export const deleteStream = (...args: Parameters<Store["deleteStream"]>) =>
+  Effect.flatMap(EventStore, (store) => store.deleteStream(...args))
+
+export const tombstoneStream = (...args: Parameters<Store["tombstoneStream"]>) =>
+  Effect.flatMap(EventStore, (store) => store.tombstoneStream(...args))
+
+export const archiveStream = (...args: Parameters<Store["archiveStream"]>) =>
+  Effect.flatMap(EventStore, (store) => store.archiveStream(...args))
+
+export const eraseStream = (streamId: string) => Effect.flatMap(EventStore, (store) => store.eraseStream(streamId))
+
+export const scavenge = (...args: Parameters<Store["scavenge"]>) =>
+  Effect.flatMap(EventStore, (store) => store.scavenge(...args))
+
+// --- time ------------------------------------------------------------------------
+
+/**
+ * Makes every event a store holds `millis` older, as if its clock had moved
+ * on by that much, for the `maxAge` cases. Provided beside `EventStore` by the
+ * backends' `makeStore` layers: on memory it moves the `Clock` the store
+ * reads, on SQL it rewrites `recorded_at`.
+ */
+export class Aging extends Context.Tag("test/Aging")<Aging, {
+  readonly age: (millis: number) => Effect.Effect<void, unknown>
+}>() {}
+
+export const age = (millis: number): Effect.Effect<void, unknown> =>
+  Effect.flatMap(
+    Effect.serviceOption(Aging),
+    Option.match({
+      onNone: () => Effect.dieMessage("this backend's makeStore provides no Aging"),
+      onSome: (aging) => aging.age(millis)
+    })
+  )
+
+/**
+ * For an in-memory store: the live clock, `millis` ahead for every call to
+ * `age`. The store takes `recordedAt` and `maxAge`'s "now" from it.
+ */
+export const memoryAging: Layer.Layer<Aging> = Layer.unwrapEffect(Effect.sync(() => {
+  const live = Clock.make()
+  let offset = 0
+  const clock: Clock.Clock = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => live.unsafeCurrentTimeMillis() + offset,
+    currentTimeMillis: Effect.sync(() => live.unsafeCurrentTimeMillis() + offset),
+    unsafeCurrentTimeNanos: () => live.unsafeCurrentTimeNanos() + BigInt(offset) * 1_000_000n,
+    currentTimeNanos: Effect.sync(() => live.unsafeCurrentTimeNanos() + BigInt(offset) * 1_000_000n),
+    sleep: (duration) => live.sleep(duration)
+  }
+  return Layer.merge(
+    Layer.setClock(clock),
+    Layer.succeed(Aging, { age: (millis) => Effect.sync(() => void (offset += millis)) })
+  )
+}))
 
 /** Everything a reader can see of the store. */
 export interface Snapshot {

@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { PostgresEventStore } from "../../src/postgres/index.js"
-import type { Backend } from "./Harness.js"
+import { Aging, type Backend } from "./Harness.js"
 
 export const databaseUrl = process.env.DATABASE_URL ?? "postgres://root@127.0.0.1:5432/test"
 
@@ -71,7 +71,20 @@ export const makeSchemaFixture = (
       Layer.unwrapEffect(Effect.sync(() => {
         const schema = `conf_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
         schemas.push(schema)
-        return PostgresEventStore.layer({ schema, maxEventBytes }).pipe(Layer.provide(client))
+        // Ages the stored events by rewriting recorded_at, with the rewrite permission maintenance uses.
+        const aging = Layer.effect(
+          Aging,
+          Effect.map(SqlClient.SqlClient, (sql) => ({
+            age: (millis: number) =>
+              sql.withTransaction(Effect.gen(function*() {
+                yield* sql`SET LOCAL event_store.allow_rewrite = 'on'`
+                for (const table of ["events", "events_archive"]) {
+                  yield* sql`UPDATE ${sql(`${schema}.${table}`)} SET recorded_at = recorded_at - ${millis} * interval '1 millisecond'`
+                }
+              }))
+          }))
+        )
+        return Layer.merge(PostgresEventStore.layer({ schema, maxEventBytes }), aging).pipe(Layer.provide(client))
       })),
     // Nothing to drop when no case ran (say, they were skipped): then the client is never started.
     dispose: () =>
