@@ -125,6 +125,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const events = sql(`${schema}.events`)
     const archive = sql(`${schema}.events_archive`)
     const streams = sql(`${schema}.streams`)
+    const appendEvents = sql(`${schema}.append_events`)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, options?.subscriptions)
     // Qualified by the alias `e` that every read gives the events table: ORDER BY
@@ -144,54 +145,21 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
     // --- append -----------------------------------------------------------------
 
-    // Claims the versions in the streams row and inserts every event, in one
-    // statement and one round trip. The streams row serialises appends to one
-    // stream: a racing append waits for the row, re-checks the version and
-    // returns no row instead of failing, so a conflict never aborts the
-    // caller's transaction. No row back means: conflict, or ids already stored.
-    //
-    // A tombstoned stream is refused by the same claim (no row back), and a
-    // soft-deleted one (or one with metadata but no events yet) counts as not
-    // existing: "no_stream" claims it, and versions continue after the last one.
-    //
-    // The ids are checked against the hot log and the archive as an array
-    // parameter (validated, lower-case UUIDs): two index probes that plan in a
-    // fraction of the time a semi-join over the JSON batch takes.
+    // One call of the append function (migrations/0005_append_function.sql):
+    // it claims the versions on the stream's row and inserts every event, in
+    // one round trip, with plans the server keeps per connection. A racing
+    // append waits for the row, re-checks the version and stores nothing instead
+    // of failing, so a conflict never aborts the caller's transaction. No row
+    // back means: conflict, tombstone, or ids already stored.
     const appendStatement = (append: Validation.PreparedAppend, batch: string) => {
-      const count = append.events.length
+      const [expected, version] = typeof append.expected === "number"
+        ? ["exact", append.expected]
+        : [append.expected, 0]
       const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
-      const notDuplicate = sql`NOT EXISTS (SELECT 1 FROM ${events} WHERE event_id = ANY(${ids}::uuid[]))
-        AND NOT EXISTS (SELECT 1 FROM ${archive} WHERE event_id = ANY(${ids}::uuid[]))`
-      const claim = append.expected === "any"
-        ? sql`INSERT INTO ${streams} AS s (stream_id, category, version)
-            SELECT ${append.streamId}, ${append.category}, ${count} WHERE ${notDuplicate}
-            ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = statement_timestamp(),
-              created_at = CASE WHEN s.version = 0 OR s.deleted_at IS NOT NULL THEN statement_timestamp() ELSE s.created_at END,
-              deleted_at = NULL
-            WHERE s.tombstoned_at IS NULL
-            RETURNING s.version`
-        : append.expected === "no_stream"
-        ? sql`INSERT INTO ${streams} AS s (stream_id, category, version)
-            SELECT ${append.streamId}, ${append.category}, ${count} WHERE ${notDuplicate}
-            ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = statement_timestamp(),
-              created_at = statement_timestamp(), deleted_at = NULL
-            WHERE (s.version = 0 OR s.deleted_at IS NOT NULL) AND s.tombstoned_at IS NULL
-            RETURNING s.version`
-        : sql`UPDATE ${streams} s SET version = s.version + ${count}, updated_at = statement_timestamp()
-            WHERE s.stream_id = ${append.streamId} AND ${notDuplicate} AND s.deleted_at IS NULL AND s.tombstoned_at IS NULL
-              AND ${append.expected === "stream_exists" ? sql`s.version > 0` : sql`s.version = ${append.expected}`}
-            RETURNING s.version`
       return sql<{ readonly position: string; readonly stream_version: string }>`
-        WITH claimed AS (${claim}),
-        inserted AS (
-          INSERT INTO ${events} (event_id, stream_id, stream_version, category, event_type, schema_version, data, metadata)
-          SELECT (e.value->>'id')::uuid, ${append.streamId}, claimed.version - ${count} + e.ordinality,
-                 ${append.category}, e.value->>'type', (e.value->>'schemaVersion')::int, e.value->'data', e.value->'metadata'
-          FROM claimed, jsonb_array_elements(${batch}::jsonb) WITH ORDINALITY AS e
-          ORDER BY e.ordinality
-          RETURNING position, stream_version
-        )
-        SELECT i.position::text AS position, i.stream_version::text AS stream_version FROM inserted i ORDER BY i.position`
+        SELECT a.event_position::text AS position, a.event_version::text AS stream_version
+        FROM ${appendEvents}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[], ${batch}::jsonb) a
+        ORDER BY a.event_position`
     }
 
     const streamState = (streamId: string, lock?: "FOR UPDATE") =>
