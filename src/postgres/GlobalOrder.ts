@@ -36,8 +36,13 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError, SqlCl
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const sequence = sql(`${schema}.events_position_seq`)
-    const [table] = yield* sql<{ readonly oid: number }>`SELECT ${`${schema}.events`}::regclass::oid AS oid`
-    const eventsOid = table?.oid ?? 0
+    // Relation ids are only unique within a database: match the database too,
+    // or a reader could wait for writers of an unrelated table elsewhere.
+    const [ids] = yield* sql<{ readonly table_oid: number; readonly database_oid: number }>`
+      SELECT ${`${schema}.events`}::regclass::oid AS table_oid,
+             (SELECT oid FROM pg_database WHERE datname = current_database()) AS database_oid`
+    const eventsOid = ids?.table_oid ?? 0
+    const databaseOid = ids?.database_oid ?? 0
 
     // One statement, in this order: first the last position handed out (`last_value`
     // is not transactional: it is the newest across all sessions), then, correlated
@@ -55,15 +60,15 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError, SqlCl
       CROSS JOIN LATERAL (
         SELECT array_agg(DISTINCT l.virtualtransaction) AS writers
         FROM pg_locks l
-        WHERE l.locktype = 'relation' AND l.relation = ${eventsOid} AND l.mode = 'RowExclusiveLock'
-          AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid() AND s.last_value IS NOT NULL
+        WHERE l.locktype = 'relation' AND l.database = ${databaseOid} AND l.relation = ${eventsOid}
+          AND l.mode = 'RowExclusiveLock' AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid() AND s.last_value IS NOT NULL
       ) w`
 
     const stillRunning = (writers: ReadonlyArray<string>) =>
       sql<{ readonly running: boolean }>`SELECT EXISTS (
         SELECT 1 FROM pg_locks
-        WHERE locktype = 'relation' AND relation = ${eventsOid} AND mode = 'RowExclusiveLock'
-          AND virtualtransaction IN ${sql.in(writers)}
+        WHERE locktype = 'relation' AND database = ${databaseOid} AND relation = ${eventsOid}
+          AND mode = 'RowExclusiveLock' AND virtualtransaction IN ${sql.in(writers)}
       ) AS running`.pipe(Effect.map(([row]) => row?.running === true))
 
     const settledHorizon = Effect.gen(function*() {
@@ -85,7 +90,7 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError, SqlCl
       return horizon
     }).pipe(
       Effect.catchTag("SqlError", (cause) => new StoreError({ message: "Could not read the global log's horizon", cause })),
-      Effect.withSpan("EventStore.settledHorizon")
+      Effect.withSpan("EventStore.settledHorizon", { captureStackTrace: false })
     )
 
     return { settledHorizon }

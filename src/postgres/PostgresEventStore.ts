@@ -235,7 +235,11 @@ export const make = (options?: PostgresEventStoreOptions) =>
         return yield* explainRejected(prepared).pipe(
           Effect.catchTag("SqlError", storeError(`Could not append to "${streamId}"`))
         )
-      }).pipe(Effect.withSpan("EventStore.append", { attributes: { streamId, events: Array.isArray(eventData) ? eventData.length : 0 } }))
+      }).pipe(Effect.withSpan("EventStore.append", {
+        attributes: { streamId, events: Array.isArray(eventData) ? eventData.length : 0 },
+        // Capturing a stack for every append costs more than the rest of the span.
+        captureStackTrace: false
+      }))
 
     // --- reads -------------------------------------------------------------------
 
@@ -284,8 +288,12 @@ export const make = (options?: PostgresEventStoreOptions) =>
         return paginate(
           { cursor: first, remaining: limit },
           ({ cursor, remaining }) => page(cursor, Math.min(batchSize, remaining)),
-          (last, state) => ({ cursor: forward ? last.streamVersion + 1 : last.streamVersion - 1, remaining: state.remaining }),
-          batchSize
+          (last, state) =>
+            (forward ? last.streamVersion >= head : last.streamVersion <= low)
+              ? undefined
+              : { cursor: forward ? last.streamVersion + 1 : last.streamVersion - 1, remaining: state.remaining },
+          batchSize,
+          toRecordedEvent
         ).pipe(Stream.mapError(storeError(`Could not read stream "${streamId}"`)))
       })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
 
@@ -316,7 +324,8 @@ export const make = (options?: PostgresEventStoreOptions) =>
         return paginate(
           { cursor: from, remaining: limit },
           ({ cursor, remaining }) => readRange(cursor, horizon, filter, Math.min(batchSize, remaining), includeArchived),
-          (last, state) => ({ cursor: last.position + 1n, remaining: state.remaining }),
+          (last: RecordedEvent, state) =>
+            last.position >= horizon ? undefined : { cursor: last.position + 1n, remaining: state.remaining },
           batchSize,
           identity
         ).pipe(Stream.mapError(storeError("Could not read the global log")))
@@ -635,14 +644,15 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
 /**
  * Keyset pagination: fetch a page, emit it, move the cursor past its last
- * element, stop on a short page or when `remaining` runs out.
+ * element; stop on a short page, when `remaining` runs out, or when `next`
+ * says the last element was the known end (which saves an empty round trip).
  */
-function paginate<S extends { readonly remaining: number }, Row, A = RecordedEvent>(
+function paginate<S extends { readonly remaining: number }, Row, A>(
   initial: S,
   fetch: (state: S) => Effect.Effect<ReadonlyArray<Row>, SqlError>,
-  next: (last: A, state: S) => S,
+  next: (last: A, state: S) => S | undefined,
   batchSize: number,
-  decode: (row: Row) => A = toRecordedEvent as unknown as (row: Row) => A
+  decode: (row: Row) => A
 ): Stream.Stream<A, SqlError> {
   return Stream.paginateChunkEffect(initial, (state) =>
     fetch(state).pipe(Effect.map((rows) => {
@@ -652,7 +662,7 @@ function paginate<S extends { readonly remaining: number }, Row, A = RecordedEve
       const done = last === undefined || page.length < Math.min(batchSize, state.remaining) || remaining <= 0
       return [
         Chunk.unsafeFromArray(page),
-        done || last === undefined ? Option.none<S>() : Option.some(next(last, { ...state, remaining }))
+        done || last === undefined ? Option.none<S>() : Option.fromNullable(next(last, { ...state, remaining }))
       ] as const
     })))
 }
