@@ -1,0 +1,37 @@
+/**
+ * Prints the tables of an earlier run from its JSON, in the terminal's form or
+ * in Markdown (as docs/benchmarks.md shows them):
+ *
+ *   npx tsx bench/render.ts bench/results/latest.json [--markdown]
+ */
+import * as fs from "node:fs"
+import { parseArgs } from "node:util"
+import { plan } from "./plan.js"
+import { type BenchResults, type ContenderOutcome, renderMarkdownReport, renderTerminal } from "./report.js"
+import type { ContenderId } from "./protocol.js"
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { markdown: { type: "boolean", default: false } }
+})
+const [file] = positionals
+if (file === undefined) throw new Error("usage: render.ts <results.json> [--markdown]")
+
+/** The JSON as `summarize` wrote it; only what the tables need is read back. */
+type Summary = Omit<BenchResults, "workloads"> & {
+  readonly workloads: ReadonlyArray<{
+    readonly id: string
+    readonly outcomes: Partial<Record<ContenderId, ContenderOutcome>>
+  }>
+}
+
+const summary = JSON.parse(fs.readFileSync(file, "utf8")) as Summary
+const planned = new Map(plan(summary.config).map((entry) => [entry.workload.id, entry]))
+const results: BenchResults = {
+  ...summary,
+  workloads: summary.workloads.flatMap(({ id, outcomes }) => {
+    const entry = planned.get(id)
+    return entry === undefined ? [] : [{ planned: entry, outcomes }]
+  })
+}
+console.log(values.markdown ? renderMarkdownReport(results) : renderTerminal(results))

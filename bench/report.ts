@@ -1,0 +1,220 @@
+/**
+ * The results of a run: their JSON shape, the medians and ratios, and the
+ * tables printed in the terminal and written as Markdown.
+ */
+import type { Config } from "./config.js"
+import type { ServerInfo } from "./database.js"
+import type { MachineInfo } from "./machine.js"
+import { figureOf, type FigureSpec, notMeasuredYet, type PlannedWorkload } from "./plan.js"
+import type { ContenderId, ContenderInfo, Metrics } from "./protocol.js"
+import { median, ratio as ratioOf } from "./stats.js"
+
+export const contenderOrder: ReadonlyArray<ContenderId> = ["store", "candidate", "emmett", "floor"]
+
+export interface ContenderOutcome {
+  /** Every measured run, in order (warm-up runs are not kept). */
+  readonly runs: Array<Metrics>
+  /** Set when the contender does not run this workload. */
+  readonly skipped: string | undefined
+}
+
+export interface WorkloadResult {
+  readonly planned: PlannedWorkload
+  readonly outcomes: Partial<Record<ContenderId, ContenderOutcome>>
+}
+
+export interface BenchResults {
+  readonly startedAt: string
+  readonly finishedAt: string
+  /** The commit of the store that was measured. */
+  readonly revision: string
+  readonly command: string
+  readonly config: Config
+  readonly machine: MachineInfo
+  readonly postgres: ServerInfo
+  readonly contenders: ReadonlyArray<ContenderInfo & { readonly seedSeconds: number }>
+  readonly notRun: Readonly<Record<string, string>>
+  readonly workloads: ReadonlyArray<WorkloadResult>
+}
+
+const medianOf = (outcome: ContenderOutcome | undefined, spec: FigureSpec): number | null =>
+  outcome === undefined || outcome.skipped !== undefined ? null : median(outcome.runs.map((run) => figureOf(run, spec.figure)))
+
+const medianCpu = (outcome: ContenderOutcome | undefined, side: "clientCpuUsPerOp" | "serverCpuUsPerOp" | "otherCpuPercent") =>
+  outcome === undefined || outcome.skipped !== undefined ? null : median(outcome.runs.map((run) => run[side]))
+
+/** The figures as JSON: every run, and the medians and ratios the tables show. */
+export const summarize = (results: BenchResults) => ({
+  ...results,
+  workloads: results.workloads.map(({ outcomes, planned }) => ({
+    id: planned.workload.id,
+    label: planned.label,
+    workload: planned.workload,
+    figures: planned.figures.map((spec) => {
+      const medians = Object.fromEntries(contenderOrder.map((id) => [id, medianOf(outcomes[id], spec)]))
+      const ratio = (a: number | null | undefined, b: number | null | undefined) => spec.comparable ? ratioOf(a, b) : null
+      return {
+        figure: spec.figure,
+        label: spec.label,
+        higherIsBetter: spec.higherIsBetter,
+        median: medians,
+        storeToFloor: ratio(medians.store, medians.floor),
+        storeToEmmett: ratio(medians.store, medians.emmett),
+        candidateToStore: ratio(medians.candidate, medians.store),
+        emmettToFloor: ratio(medians.emmett, medians.floor)
+      }
+    }),
+    cpuUsPerOperation: Object.fromEntries(contenderOrder.map((id) => [id, {
+      client: medianCpu(outcomes[id], "clientCpuUsPerOp"),
+      server: medianCpu(outcomes[id], "serverCpuUsPerOp"),
+      otherProcessesPercent: medianCpu(outcomes[id], "otherCpuPercent")
+    }])),
+    memory: Object.fromEntries(contenderOrder.map((id) => [id, outcomes[id]?.runs.map((run) => run.memory) ?? []])),
+    outcomes
+  }))
+})
+
+// --- formatting ------------------------------------------------------------------
+
+const formatNumber = (value: number | null): string => {
+  if (value === null) return "—"
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString("en")
+  if (Math.abs(value) >= 10) return value.toFixed(1)
+  return value.toFixed(2)
+}
+
+const formatRatio = (value: number | null): string => value === null ? "—" : `${value.toFixed(2)}×`
+
+interface Table {
+  readonly header: ReadonlyArray<string>
+  readonly rows: ReadonlyArray<ReadonlyArray<string>>
+  /** Columns aligned to the right (numbers). */
+  readonly numeric: ReadonlyArray<boolean>
+}
+
+const comparisonTable = (results: BenchResults): { readonly table: Table; readonly notes: ReadonlyArray<string> } => {
+  const labels = Object.fromEntries(results.contenders.map((c) => [c.id, c.label]))
+  const present = contenderOrder.filter((id) => labels[id] !== undefined)
+  const withCandidate = present.includes("candidate")
+  const notes: Array<string> = []
+  const rows: Array<Array<string>> = []
+  for (const { outcomes, planned } of results.workloads) {
+    planned.figures.forEach((spec, index) => {
+      const medians = present.map((id) => medianOf(outcomes[id], spec))
+      const byId = Object.fromEntries(present.map((id, i) => [id, medians[i] ?? null]))
+      const cells = present.map((id, i) => {
+        const skipped = outcomes[id]?.skipped
+        if (skipped === undefined) return formatNumber(medians[i] ?? null)
+        if (index === 0) notes.push(`${labels[id]}, ${planned.label}: ${skipped}`)
+        return `n/a [${notes.length}]`
+      })
+      const ratio = (a: number | null | undefined, b: number | null | undefined) => spec.comparable ? ratioOf(a, b) : null
+      rows.push([
+        index === 0 ? planned.label : "",
+        `${spec.label}${spec.higherIsBetter ? "" : " ↓"}`,
+        ...cells,
+        formatRatio(ratio(byId.store, byId.floor)),
+        formatRatio(ratio(byId.store, byId.emmett)),
+        ...(withCandidate ? [formatRatio(ratio(byId.candidate, byId.store))] : [])
+      ])
+    })
+  }
+  for (const label of notMeasuredYet) {
+    rows.push([label, "", ...present.map((id) => id === "store" ? "not measured yet" : ""), "", "", ...(withCandidate ? [""] : [])])
+  }
+  return {
+    table: {
+      header: [
+        "workload",
+        "figure",
+        ...present.map((id) => labels[id] ?? id),
+        "store ÷ floor",
+        "store ÷ Emmett",
+        ...(withCandidate ? ["candidate ÷ store"] : [])
+      ],
+      rows,
+      numeric: [false, false, ...present.map(() => true), true, true, ...(withCandidate ? [true] : [])]
+    },
+    notes
+  }
+}
+
+const cpuTable = (results: BenchResults): Table => {
+  const labels = Object.fromEntries(results.contenders.map((c) => [c.id, c.label]))
+  const present = contenderOrder.filter((id) => labels[id] !== undefined)
+  const rows = results.workloads.map(({ outcomes, planned }) => [
+    planned.label,
+    ...present.map((id) => formatNumber(medianCpu(outcomes[id], "clientCpuUsPerOp"))),
+    ...present.map((id) => formatNumber(medianCpu(outcomes[id], "serverCpuUsPerOp"))),
+    formatNumber(median(present.flatMap((id) => outcomes[id]?.runs.map((run) => run.otherCpuPercent) ?? [])))
+  ])
+  return {
+    header: [
+      "workload (µs per append, or per event read)",
+      ...present.map((id) => `client: ${labels[id] ?? id}`),
+      ...present.map((id) => `server: ${labels[id] ?? id}`),
+      "others' CPU %"
+    ],
+    rows,
+    numeric: [false, ...present.map(() => true), ...present.map(() => true), true]
+  }
+}
+
+const renderPlain = (table: Table): string => {
+  const widths = table.header.map((cell, column) =>
+    Math.max(cell.length, ...table.rows.map((row) => (row[column] ?? "").length))
+  )
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, column) =>
+      table.numeric[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0)
+    ).join("  ").trimEnd()
+  return [line(table.header), widths.map((width) => "─".repeat(width)).join("  "), ...table.rows.map(line)].join("\n")
+}
+
+const renderMarkdown = (table: Table): string => {
+  const line = (cells: ReadonlyArray<string>) => `| ${cells.map((cell) => cell.replaceAll("|", "\\|")).join(" | ")} |`
+  return [
+    line(table.header),
+    `|${table.numeric.map((numeric) => numeric ? " ---: " : " --- ").join("|")}|`,
+    ...table.rows.map(line)
+  ].join("\n")
+}
+
+const footer = (results: BenchResults, notes: ReadonlyArray<string>): ReadonlyArray<string> => [
+  ...notes.map((note, index) => `[${index + 1}] ${note}`),
+  ...Object.entries(results.notRun).map(([name, reason]) => `Not run: ${name}: ${reason}`),
+  `Medians of ${results.config.runs} runs (memory: ${results.config.memoryRuns}); ↓ = lower is better; ` +
+  `ratios divide this store's median by the other's.`
+]
+
+/** The tables as printed in the terminal. */
+export const renderTerminal = (results: BenchResults): string => {
+  const { notes, table } = comparisonTable(results)
+  return [
+    renderPlain(table),
+    "",
+    ...footer(results, notes),
+    "",
+    "CPU time per operation, median (client = the contender's process; server = the PostgreSQL backends of its",
+    "connections; others' CPU % = share of the machine used by everything else during the runs, PostgreSQL's",
+    "background writers included: high means a noisy machine)",
+    renderPlain(cpuTable(results))
+  ].join("\n")
+}
+
+/** The same tables in Markdown, for docs/benchmarks.md. */
+export const renderMarkdownReport = (results: BenchResults): string => {
+  const { notes, table } = comparisonTable(results)
+  return [
+    renderMarkdown(table),
+    "",
+    ...footer(results, notes).map((line) => `${line}  `),
+    "",
+    "CPU time per operation, median (client = the contender's process; server = the PostgreSQL backends of its " +
+    "connections; others' CPU % = share of the machine used by everything else during the runs, PostgreSQL's " +
+    "background writers included: high means a noisy machine):",
+    "",
+    renderMarkdown(cpuTable(results)),
+    ""
+  ].join("\n")
+}
