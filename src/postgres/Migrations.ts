@@ -44,6 +44,23 @@ export const loader: Migrator.Loader = Effect.try({
 const schemaName = /^[a-z_][a-z0-9_]{0,62}$/
 
 /**
+ * The schema the store's tables live in unless told otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSchema = "event_store"
+
+/**
+ * The schema option of every SQL service, checked, with its default.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const schemaOf = (options: { readonly schema?: string | undefined } | undefined): Effect.Effect<string, InvalidInput> =>
+  validateSchema(options?.schema ?? defaultSchema)
+
+/**
  * A schema name the store accepts: lower case letters, digits and `_`, so that
  * it needs no quoting anywhere (also when the migrations are run by hand).
  *
@@ -83,3 +100,19 @@ export const migrate = (
       return yield* Migrator.make({})({ loader, table })
     }))
   }).pipe(Effect.withSpan("EventStore.migrate", { attributes: { schema } }))
+
+/**
+ * Runs `make` after the migrations, unless `migrate: false`: what every SQL
+ * service's layer does, so that whichever layer starts first creates the tables.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrateFirst = <A, E, R>(
+  options: { readonly schema?: string | undefined; readonly migrate?: boolean | undefined } | undefined,
+  make: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | InvalidInput | Migrator.MigrationError | SqlError, R | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    if (options?.migrate !== false) yield* migrate(yield* schemaOf(options))
+    return yield* make
+  })

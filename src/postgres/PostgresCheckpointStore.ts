@@ -38,7 +38,7 @@ class CallerError<E> {
 export const make = (options?: PostgresCheckpointStoreOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const schema = yield* Migrations.schemaOf(options)
     const checkpoints = sql(`${schema}.checkpoints`)
     const parkedEvents = sql(`${schema}.parked_events`)
 
@@ -161,10 +161,5 @@ export const layer = (
 ): Layer.Layer<CheckpointStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
   Layer.effect(
     CheckpointStore,
-    Effect.gen(function*() {
-      if (options?.migrate !== false) {
-        yield* Migrations.migrate(yield* Migrations.validateSchema(options?.schema ?? "event_store"))
-      }
-      return yield* make(options)
-    })
+    Migrations.migrateFirst(options, make(options))
   )

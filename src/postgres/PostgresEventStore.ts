@@ -118,7 +118,7 @@ const storeError = (message: string) => (cause: SqlError) => new StoreError({ me
 export const make = (options?: PostgresEventStoreOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const schema = yield* Migrations.schemaOf(options)
     const limits: Validation.Limits = {
       maxEventBytes: yield* Validation.positiveInt("maxEventBytes", options?.maxEventBytes, Validation.defaultLimits.maxEventBytes)
     }
@@ -679,10 +679,5 @@ export const layer = (
 ): Layer.Layer<EventStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
   Layer.scoped(
     EventStore,
-    Effect.gen(function*() {
-      if (options?.migrate !== false) {
-        yield* Migrations.migrate(yield* Migrations.validateSchema(options?.schema ?? "event_store"))
-      }
-      return yield* make(options)
-    })
+    Migrations.migrateFirst(options, make(options))
   )

@@ -31,7 +31,7 @@ const storeError = (message: string) => (cause: SqlError) => new StoreError({ me
 export const make = (options?: PostgresGenerationsOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const schema = yield* Migrations.schemaOf(options)
     const generations = sql(`${schema}.projection_generations`)
     const checkpoints = sql(`${schema}.checkpoints`)
 

@@ -45,7 +45,7 @@ const storeError = (message: string) => (cause: SqlError) => new StoreError({ me
 export const makeAdvisory = (options?: RunnerLockOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const schema = yield* Migrations.schemaOf(options)
     const retry = Schedule.spaced(options?.retryInterval ?? Duration.seconds(1))
     const check = Schedule.spaced(options?.checkInterval ?? Duration.seconds(1))
 
@@ -97,7 +97,7 @@ export interface LeaseOptions extends RunnerLockOptions {
 export const makeLease = (options?: LeaseOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const schema = yield* Migrations.schemaOf(options)
     const leases = sql(`${schema}.projection_leases`)
     const ttl = Duration.decode(options?.ttl ?? Duration.seconds(10))
     const seconds = Duration.toMillis(ttl) / 1000

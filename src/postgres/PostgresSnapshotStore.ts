@@ -40,7 +40,7 @@ export interface PostgresSnapshotStoreOptions {
 export const make = (options?: PostgresSnapshotStoreOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.validateSchema(options?.schema ?? "event_store")
+    const schema = yield* Migrations.schemaOf(options)
     const snapshots = sql(`${schema}.snapshots`)
 
     const save = (streamId: string, snapshot: SnapshotToSave) =>
@@ -99,10 +99,5 @@ export const layer = (
 ): Layer.Layer<SnapshotStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
   Layer.effect(
     SnapshotStore,
-    Effect.gen(function*() {
-      if (options?.migrate !== false) {
-        yield* Migrations.migrate(yield* Migrations.validateSchema(options?.schema ?? "event_store"))
-      }
-      return yield* make(options)
-    })
+    Migrations.migrateFirst(options, make(options))
   )

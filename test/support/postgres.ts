@@ -10,9 +10,8 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { PostgresEventStore } from "../../src/postgres/index.js"
+import { databaseUrl, serverAvailable } from "../postgres/support.js"
 import { Aging, type Backend } from "./Harness.js"
-
-export const databaseUrl = process.env.DATABASE_URL ?? "postgres://root@127.0.0.1:5432/test"
 
 const clientLayer = PgClient.layer({
   url: Redacted.make(databaseUrl),
@@ -25,21 +24,11 @@ const clientLayer = PgClient.layer({
 export const redactedUrl = databaseUrl.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
 
 /**
- * Whether a server answers at `DATABASE_URL`. Where it does not, the PostgreSQL
- * tests are skipped with a message, except under `CI`, where they must run:
- * there the missing server is an error.
+ * Whether a server answers at `DATABASE_URL` (probed once, in
+ * test/postgres/support.ts: skipped with a message where it does not, an error
+ * under `CI`).
  */
-export const isAvailable = async (): Promise<boolean> => {
-  const reachable = await Effect.runPromise(
-    Layer.build(clientLayer).pipe(Effect.scoped, Effect.as(true), Effect.orElseSucceed(() => false))
-  )
-  if (!reachable) {
-    const message = `No PostgreSQL server at ${redactedUrl}: start one or set DATABASE_URL.`
-    if (process.env.CI) throw new Error(`${message} CI is set, so the PostgreSQL tests must run.`)
-    console.warn(`${message} Skipping the PostgreSQL tests.`)
-  }
-  return reachable
-}
+export const isAvailable = async (): Promise<boolean> => serverAvailable
 
 export interface SchemaFixture extends Backend {
   /** Drops the schemas this fixture created (unless told not to) and closes the client. */
