@@ -17,7 +17,9 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { type CheckpointConflict, CheckpointStore } from "./CheckpointStore.js"
-import { InvalidInput, type StoreError } from "./Errors.js"
+import { type EventDecodeError, InvalidInput, type StoreError } from "./Errors.js"
+import * as EventRegistry from "./events/EventRegistry.js"
+import type * as EventType from "./events/EventType.js"
 import { type EventFilter, EventStore } from "./EventStore.js"
 import { Generations, Superseded, tableName } from "./Generations.js"
 import type { RecordedEvent } from "./RecordedEvent.js"
@@ -99,6 +101,31 @@ export interface Projection<E = never, R = never, T extends string = never> {
 export const make = <E = never, R = never, T extends string = never>(
   projection: Projection<E, R, T>
 ): Projection<E, R, T> => projection
+
+/**
+ * Declares a projection over the events of a registry: the handler gets each
+ * event decoded to its current shape, through the same upcasting as every
+ * other reader. Only the registry's event types are read (unless `filter`
+ * says otherwise); an event that does not decode is a handler failure, so the
+ * failure policy (stop or park) names it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const typed = <E extends EventType.Event, Err = never, R = never, T extends string = never>(
+  registry: EventRegistry.EventRegistry<E>,
+  projection: Omit<Projection<Err, R, T>, "handle"> & {
+    readonly handle: (event: EventRegistry.Recorded<E>, tables: Tables<T>) => Effect.Effect<void, Err, R>
+  }
+): Projection<Err | EventDecodeError, R, T> => ({
+  ...projection,
+  filter: { ...projection.filter, eventTypes: projection.filter?.eventTypes ?? registry.names },
+  handle: (event, tables) =>
+    Effect.flatMap(
+      EventRegistry.decode(registry, event, "skip"),
+      Option.match({ onNone: () => Effect.void, onSome: (decoded) => projection.handle(decoded, tables) })
+    )
+})
 
 /**
  * The handler kept failing on an event and the policy says stop.

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schedule, Schema, Scope, Stream, SubscriptionRef } from "effect"
+import * as EventRegistry from "../../src/events/EventRegistry.js"
+import * as EventType from "../../src/events/EventType.js"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
 import { MemoryCheckpointStore, MemoryEventStore } from "../../src/memory/index.js"
@@ -78,6 +80,43 @@ describe("projections in memory", () => {
       yield* project("hot", false)
       yield* project("whole-history", true)
     }).pipe(Effect.scoped, Effect.provide(layer())))
+
+  it.live("a typed projection sees every event in its current shape, old versions upcast, other types not at all", () =>
+    Effect.gen(function*() {
+      const Deposited = EventType.make("Deposited", {
+        version: 2,
+        schema: Schema.Struct({ cents: Schema.Number }),
+        upcasters: { 1: EventType.upcast(Schema.Struct({ euros: Schema.Number }), (v1) => ({ cents: v1.euros * 100 })) }
+      })
+      const registry = EventRegistry.make(Deposited)
+      const store = yield* EventStore
+      yield* store.append("Account-1", [
+        { eventType: "Deposited", schemaVersion: 1, data: { euros: 2 } },
+        { eventType: "Opened", data: {} },
+        { eventType: "Deposited", schemaVersion: 2, data: { cents: 50 } }
+      ])
+      const seen = yield* Ref.make<ReadonlyArray<readonly [string, number]>>([])
+      const runner = yield* Projection.start(Projection.typed(registry, {
+        name: "typed-deposits",
+        handle: (event) => Ref.update(seen, (all) => [...all, [event.type, event.data.cents] as const])
+      }))
+      yield* waitUntil(Effect.map(Ref.get(seen), (all) => all.length === 2), "both deposits seen")
+      expect(yield* Ref.get(seen)).toEqual([["Deposited", 200], ["Deposited", 50]])
+      yield* waitUntil(Effect.map(runner.status, (s) => s.state === "live"), "live")
+    }).pipe(Effect.scoped, Effect.provide(layer())))
+
+  it.live("a typed projection stops on an event that does not decode, naming it", () =>
+    Effect.gen(function*() {
+      const Deposited = EventType.make("Deposited", { schema: Schema.Struct({ cents: Schema.Number }) })
+      const store = yield* EventStore
+      yield* store.append("Account-2", [{ eventType: "Deposited", data: { cents: "lots" } }])
+      const error = yield* Projection.run(Projection.typed(EventRegistry.make(Deposited), {
+        name: "typed-strict",
+        onFailure: { retry: Schedule.recurs(0), then: "stop" },
+        handle: () => Effect.void
+      })).pipe(Effect.flip)
+      expect(error).toMatchObject({ _tag: "ProjectionFailed", streamId: "Account-2", eventType: "Deposited", position: 1n })
+    }).pipe(Effect.provide(layer())))
 
   it.live("a handler that keeps failing stops the projection with an error naming the event, before it", () =>
     Effect.gen(function*() {
