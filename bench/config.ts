@@ -30,6 +30,20 @@ export interface Config {
   readonly memoryRuns: number
   /** Rows per round trip for every contender that pages (our store's default). */
   readonly pageSize: number
+  /** Each run of a live-subscription workload appends for this long, paced, while a subscriber follows. */
+  readonly liveSeconds: number
+  /** Writers (one stream each) that share the paced appends of the live-subscription workloads. */
+  readonly liveWriters: number
+  /**
+   * How often the contenders that poll look for new events (ms): the store's
+   * default sequence poll; Emmett's consumer and the floor's loop are set to it.
+   */
+  readonly pollIntervalMs: number
+  /** Events a projection catches up over, from a standing start, into a SQL read model. */
+  readonly projectionEvents: number
+  /** Events per batch (and per transaction) of the projections: the store's default. */
+  readonly projectionBatchSize: number
+  readonly projectionRuns: number
 }
 
 export const configs: Record<Mode, Config> = {
@@ -45,7 +59,13 @@ export const configs: Record<Mode, Config> = {
     readAllEvents: 100_000,
     memoryEvents: 1_000_000,
     memoryRuns: 3,
-    pageSize: 500
+    pageSize: 500,
+    liveSeconds: 3,
+    liveWriters: 8,
+    pollIntervalMs: 10,
+    projectionEvents: 100_000,
+    projectionBatchSize: 100,
+    projectionRuns: 3
   },
   quick: {
     mode: "quick",
@@ -59,6 +79,12 @@ export const configs: Record<Mode, Config> = {
     readAllEvents: 20_000,
     memoryEvents: 100_000,
     memoryRuns: 1,
-    pageSize: 500
+    pageSize: 500,
+    liveSeconds: 0.6,
+    liveWriters: 8,
+    pollIntervalMs: 10,
+    projectionEvents: 10_000,
+    projectionBatchSize: 100,
+    projectionRuns: 1
   }
 }

@@ -6,6 +6,7 @@
 import * as fs from "node:fs"
 import pg from "pg"
 import { databaseUrl } from "./config.js"
+import type { LogTail } from "./contenders/Contender.js"
 import { sampleEvent } from "./events.js"
 
 /** The application name of every contender's connections: how their backends are found for CPU accounting. */
@@ -31,7 +32,8 @@ export const databaseUrlFor = (database: string): string => {
 
 const identifier = /^[a-z_][a-z0-9_]{0,62}$/
 
-const checked = (name: string): string => {
+/** `name` if it is a plain lower-case SQL identifier; throws otherwise. */
+export const checked = (name: string): string => {
   if (!identifier.test(name)) throw new Error(`Not a plain identifier: ${name}`)
   return name
 }
@@ -101,6 +103,24 @@ export const bulkLoad = (schema: string, events: number): Promise<void> =>
     }
     await client.query(`VACUUM ANALYZE ${s}.events`)
     await client.query(`VACUUM ANALYZE ${s}.streams`)
+  })
+
+/**
+ * Where the last `events` events of the store-shaped log in `schema` lie (the
+ * store's and the floor's): the position before them and the head. No
+ * appends run while this is read.
+ */
+export const logTail = (schema: string, events: number): Promise<LogTail> =>
+  withClient(async (client) => {
+    const s = checked(schema)
+    const { rows } = await client.query<{ readonly head: string; readonly after: string | null }>(
+      `SELECT (SELECT coalesce(max(position), 0) FROM ${s}.events)::text AS head,
+              (SELECT position FROM ${s}.events ORDER BY position DESC OFFSET $1 LIMIT 1)::text AS after`,
+      [events]
+    )
+    const row = rows[0]
+    if (row?.after === null || row?.after === undefined) throw new Error(`The log in ${schema} holds fewer than ${events + 1} events`)
+    return { after: BigInt(row.after), head: BigInt(row.head), events }
   })
 
 /** Writes dirty pages out now, so that no checkpoint started by an earlier workload lands in the next one. */

@@ -6,9 +6,10 @@
  */
 import * as fs from "node:fs"
 import { parseArgs } from "node:util"
+import { configs } from "./config.js"
 import { plan } from "./plan.js"
 import { type BenchResults, type ContenderOutcome, renderMarkdownReport, renderTerminal } from "./report.js"
-import type { ContenderId } from "./protocol.js"
+import type { ContenderId, Workload } from "./protocol.js"
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -21,17 +22,23 @@ if (file === undefined) throw new Error("usage: render.ts <results.json> [--mark
 type Summary = Omit<BenchResults, "workloads"> & {
   readonly workloads: ReadonlyArray<{
     readonly id: string
+    readonly label: string
+    readonly workload: Workload
     readonly outcomes: Partial<Record<ContenderId, ContenderOutcome>>
   }>
 }
 
 const summary = JSON.parse(fs.readFileSync(file, "utf8")) as Summary
-const planned = new Map(plan(summary.config).map((entry) => [entry.workload.id, entry]))
+// Settings added since an older run was written take today's values.
+const config = { ...configs[summary.config.mode], ...summary.config }
+// The figures come from the plan; the workload and its label as they ran (the live pace is set at run time).
+const planned = new Map(plan(config).map((entry) => [entry.workload.id, entry]))
 const results: BenchResults = {
   ...summary,
-  workloads: summary.workloads.flatMap(({ id, outcomes }) => {
+  config,
+  workloads: summary.workloads.flatMap(({ id, label, outcomes, workload }) => {
     const entry = planned.get(id)
-    return entry === undefined ? [] : [{ planned: entry, outcomes }]
+    return entry === undefined ? [] : [{ planned: { ...entry, workload, label }, outcomes }]
   })
 }
 console.log(values.markdown ? renderMarkdownReport(results) : renderTerminal(results))

@@ -5,7 +5,7 @@
 import type { Config } from "./config.js"
 import type { ServerInfo } from "./database.js"
 import type { MachineInfo } from "./machine.js"
-import { figureOf, type FigureSpec, notMeasuredYet, type PlannedWorkload } from "./plan.js"
+import { figureOf, type FigureSpec, type PlannedWorkload } from "./plan.js"
 import type { ContenderId, ContenderInfo, Metrics } from "./protocol.js"
 import { median, ratio as ratioOf } from "./stats.js"
 
@@ -16,6 +16,8 @@ export interface ContenderOutcome {
   readonly runs: Array<Metrics>
   /** Set when the contender does not run this workload. */
   readonly skipped: string | undefined
+  /** Set when the contender ran a smaller version of it: why. */
+  readonly scaledDown?: string | undefined
 }
 
 export interface WorkloadResult {
@@ -92,6 +94,19 @@ interface Table {
   readonly numeric: ReadonlyArray<boolean>
 }
 
+/** What went wrong in a run although it completed: events never delivered, or not applied exactly once. */
+const anomaly = (metrics: Metrics, run: number): string | undefined => {
+  // Results written before these fields existed have neither.
+  const undelivered = metrics.live?.undelivered ?? 0
+  if (undelivered > 0) return `run ${run + 1}: ${undelivered} of ${metrics.operations} events were never delivered`
+  const applied = metrics.appliedEvents
+  if (typeof applied === "number" && applied !== metrics.events) {
+    return `run ${run + 1}: the read model counts ${applied.toLocaleString("en")} events applied of ` +
+      `${metrics.events.toLocaleString("en")} (${applied > metrics.events ? "some twice" : "some skipped"})`
+  }
+  return undefined
+}
+
 const comparisonTable = (results: BenchResults): { readonly table: Table; readonly notes: ReadonlyArray<string> } => {
   const labels = Object.fromEntries(results.contenders.map((c) => [c.id, c.label]))
   const present = contenderOrder.filter((id) => labels[id] !== undefined)
@@ -99,14 +114,23 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
   const notes: Array<string> = []
   const rows: Array<Array<string>> = []
   for (const { outcomes, planned } of results.workloads) {
+    // A contender that skipped the workload or ran a smaller one gets a numbered note.
+    const noteOf = new Map<ContenderId, number>()
+    for (const id of present) {
+      const outcome = outcomes[id]
+      const said = [outcome?.skipped, outcome?.scaledDown, ...(outcome?.runs ?? []).map(anomaly)]
+        .filter((note): note is string => note !== undefined)
+      if (said.length === 0) continue
+      notes.push(`${labels[id]}, ${planned.label}: ${said.join("; ")}`)
+      noteOf.set(id, notes.length)
+    }
     planned.figures.forEach((spec, index) => {
       const medians = present.map((id) => medianOf(outcomes[id], spec))
       const byId = Object.fromEntries(present.map((id, i) => [id, medians[i] ?? null]))
       const cells = present.map((id, i) => {
-        const skipped = outcomes[id]?.skipped
-        if (skipped === undefined) return formatNumber(medians[i] ?? null)
-        if (index === 0) notes.push(`${labels[id]}, ${planned.label}: ${skipped}`)
-        return `n/a [${notes.length}]`
+        const note = noteOf.get(id)
+        const marker = note === undefined ? "" : ` [${note}]`
+        return outcomes[id]?.skipped === undefined ? `${formatNumber(medians[i] ?? null)}${marker}` : `n/a${marker}`
       })
       const ratio = (a: number | null | undefined, b: number | null | undefined) => spec.comparable ? ratioOf(a, b) : null
       rows.push([
@@ -118,9 +142,6 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         ...(withCandidate ? [formatRatio(ratio(byId.candidate, byId.store))] : [])
       ])
     })
-  }
-  for (const label of notMeasuredYet) {
-    rows.push([label, "", ...present.map((id) => id === "store" ? "not measured yet" : ""), "", "", ...(withCandidate ? [""] : [])])
   }
   return {
     table: {
@@ -150,7 +171,7 @@ const cpuTable = (results: BenchResults): Table => {
   ])
   return {
     header: [
-      "workload (µs per append, or per event read)",
+      "workload (µs per append, event read, event delivered or event applied)",
       ...present.map((id) => `client: ${labels[id] ?? id}`),
       ...present.map((id) => `server: ${labels[id] ?? id}`),
       "others' CPU %"
@@ -183,9 +204,25 @@ const renderMarkdown = (table: Table): string => {
 const footer = (results: BenchResults, notes: ReadonlyArray<string>): ReadonlyArray<string> => [
   ...notes.map((note, index) => `[${index + 1}] ${note}`),
   ...Object.entries(results.notRun).map(([name, reason]) => `Not run: ${name}: ${reason}`),
-  `Medians of ${results.config.runs} runs (memory: ${results.config.memoryRuns}); ↓ = lower is better; ` +
-  `ratios divide this store's median by the other's.`
+  `Medians of ${results.config.runs} runs (memory: ${results.config.memoryRuns}` +
+  `${results.workloads.some(({ planned }) => planned.workload.kind === "projection") ? `, projection: ${results.config.projectionRuns}` : ""}); ` +
+  `↓ = lower is better; ratios divide this store's median by the other's.`
 ]
+
+/** What the CPU table's columns mean, as one paragraph. */
+const cpuLegend = "CPU time per operation, median (client = the contender's process, and its subscriber's process in " +
+  "the live workloads; server = the PostgreSQL backends of its connections; others' CPU % = share of the machine " +
+  "used by everything else during the runs, PostgreSQL's background writers and parallel query workers included: " +
+  "high means a noisy machine)"
+
+/** Breaks `text` into lines of at most `width` characters, at spaces. */
+const wrap = (text: string, width: number): ReadonlyArray<string> =>
+  text.split(" ").reduce<Array<string>>((lines, word) => {
+    const last = lines[lines.length - 1]
+    if (last !== undefined && last.length + 1 + word.length <= width) lines[lines.length - 1] = `${last} ${word}`
+    else lines.push(word)
+    return lines
+  }, [])
 
 /** The tables as printed in the terminal. */
 export const renderTerminal = (results: BenchResults): string => {
@@ -195,9 +232,7 @@ export const renderTerminal = (results: BenchResults): string => {
     "",
     ...footer(results, notes),
     "",
-    "CPU time per operation, median (client = the contender's process; server = the PostgreSQL backends of its",
-    "connections; others' CPU % = share of the machine used by everything else during the runs, PostgreSQL's",
-    "background writers included: high means a noisy machine)",
+    ...wrap(cpuLegend, 110),
     renderPlain(cpuTable(results))
   ].join("\n")
 }
@@ -210,9 +245,7 @@ export const renderMarkdownReport = (results: BenchResults): string => {
     "",
     ...footer(results, notes).map((line) => `${line}  `),
     "",
-    "CPU time per operation, median (client = the contender's process; server = the PostgreSQL backends of its " +
-    "connections; others' CPU % = share of the machine used by everything else during the runs, PostgreSQL's " +
-    "background writers included: high means a noisy machine):",
+    `${cpuLegend}:`,
     "",
     renderMarkdown(cpuTable(results)),
     ""

@@ -14,7 +14,9 @@
  * Each contender runs in a worker process of its own, in a fresh schema or
  * database that is dropped at the end. For every workload each contender
  * first runs once unrecorded (warm-up), then the measured runs follow,
- * contenders taking turns in a rotating order. Benchmarks assert no timings.
+ * contenders taking turns in a rotating order. The live workloads append at
+ * half the store's maximal rate, taken from this run's append workloads (or a
+ * calibration run when those are not selected). Benchmarks assert no timings.
  *
  * The results go to bench/results/<time>.json; a complete run (no option but
  * --quick) also to latest(-quick).json and latest(-quick).md. See
@@ -25,8 +27,9 @@ import * as fs from "node:fs"
 import { parseArgs } from "node:util"
 import { type Config, configs } from "./config.js"
 import * as Database from "./database.js"
+import { type Requester, requester } from "./ipc.js"
 import { machineInfo } from "./machine.js"
-import { plan, type PlannedWorkload } from "./plan.js"
+import { plan, type PlannedWorkload, withPace } from "./plan.js"
 import {
   candidateVariable,
   type ContenderId,
@@ -46,6 +49,7 @@ import {
   summarize,
   type WorkloadResult
 } from "./report.js"
+import { median } from "./stats.js"
 
 const { values: args } = parseArgs({
   options: {
@@ -102,11 +106,9 @@ const notRun: Record<string, string> = {
 interface Worker {
   readonly id: ContenderId
   readonly namespace: string
-  readonly request: (request: DistributiveOmit<Request, "requestId">) => Promise<Reply>
+  readonly request: Requester<Request, Reply>
   readonly process: ChildProcess
 }
-
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
 
 const spawnWorker = (id: ContenderId): Worker => {
   const namespace = `bench_${id}_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
@@ -117,28 +119,7 @@ const spawnWorker = (id: ContenderId): Worker => {
     execArgv: ["--import", "tsx", "--expose-gc", ...profile],
     env: args.candidate === undefined ? process.env : { ...process.env, [candidateVariable]: args.candidate }
   })
-  const pending = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>()
-  let nextId = 1
-  child.on("message", (message: unknown) => {
-    if (!isReply(message)) return
-    pending.get(message.requestId)?.resolve(message)
-    pending.delete(message.requestId)
-  })
-  child.on("exit", (code, signal) => {
-    for (const { reject } of pending.values()) reject(new Error(`The ${id} worker exited (${signal ?? code})`))
-    pending.clear()
-  })
-  return {
-    id,
-    namespace,
-    process: child,
-    request: (request) =>
-      new Promise((resolve, reject) => {
-        const requestId = nextId++
-        pending.set(requestId, { resolve, reject })
-        child.send({ ...request, requestId })
-      })
-  }
+  return { id, namespace, process: child, request: requester<Request, Reply>(child, isReply, `${id} worker`) }
 }
 
 const expect = <T extends Reply["type"]>(reply: Reply, type: T, what: string): Extract<Reply, { type: T }> => {
@@ -174,13 +155,56 @@ const warmupOf = (workload: Workload): Workload => {
       return { ...workload, repeats: 1 }
     case "readAll":
       return { ...workload, events: Math.min(workload.events, config.readAllEvents) }
+    case "live":
+      return { ...workload, seconds: config.warmupSeconds }
+    case "projection":
+      return { ...workload, events: Math.min(workload.events, config.projectionEvents / 10) }
+  }
+}
+
+const runsOf = (workload: Workload): number => {
+  switch (workload.kind) {
+    case "readAll":
+      return workload.sampleMemory ? config.memoryRuns : config.runs
+    case "projection":
+      return config.projectionRuns
+    default:
+      return config.runs
   }
 }
 
 const headline = (metrics: Metrics, planned: PlannedWorkload): string => {
+  if (planned.workload.kind === "live") {
+    return `p50 ${metrics.p50Ms?.toFixed(1)} ms, p99 ${metrics.p99Ms?.toFixed(1)} ms at ${Math.round(metrics.operationsPerSecond)} appends/s`
+  }
   const spec = planned.figures[0]
   const value = spec?.figure === "operationsPerSecond" ? metrics.operationsPerSecond : metrics.eventsPerSecond
   return `${Math.round(value).toLocaleString("en")} ${spec?.label ?? ""}`
+}
+
+/** The workloads whose rate the live workloads' pace is half of: single events, a stream per writer. */
+const setsPace = (workload: Workload): workload is Extract<Workload, { kind: "append" }> =>
+  workload.kind === "append" && workload.eventsPerAppend === 1 && workload.target === "own"
+
+/**
+ * Half the store's maximal append rate: the highest median of its single-event
+ * append workloads in this run or, when none of them ran, of a calibration
+ * run of the one with the most writers.
+ */
+const livePace = async (workers: ReadonlyArray<Worker>, done: ReadonlyArray<WorkloadResult>): Promise<number> => {
+  const pacer = workers.find((worker) => worker.id === "store") ?? workers[0]
+  if (pacer === undefined) throw new Error("No contender to take the pace from")
+  const rates = done.filter(({ planned }) => setsPace(planned.workload))
+    .map(({ outcomes }) => median(outcomes[pacer.id]?.runs.map((run) => run.operationsPerSecond) ?? []))
+    .filter((rate): rate is number => rate !== null)
+  if (rates.length > 0) return Math.max(...rates) / 2
+  const [calibration] = plan(config).map(({ workload }) => workload).filter(setsPace)
+    .sort((a, b) => b.concurrency - a.concurrency)
+  if (calibration === undefined) throw new Error("No append workload to take the pace from")
+  const reply = await pacer.request({ type: "run", workload: calibration, tag: "pace" })
+  const { metrics } = expect(reply, "result", `${pacer.id}, calibration of the live workloads' pace`)
+  console.log(`  pace: ${pacer.id} ${Math.round(metrics.operationsPerSecond)} appends/s in ${calibration.id}`)
+  return metrics.operationsPerSecond / 2
 }
 
 const runWorkload = async (workers: ReadonlyArray<Worker>, planned: PlannedWorkload): Promise<WorkloadResult> => {
@@ -190,13 +214,13 @@ const runWorkload = async (workers: ReadonlyArray<Worker>, planned: PlannedWorkl
   for (const worker of workers) {
     const reply = await worker.request({ type: "run", workload: warmupOf(workload), tag: `${workload.id}-w` })
     if (reply.type === "skipped") {
-      outcomes[worker.id] = { runs: [], skipped: reply.reason }
+      outcomes[worker.id] = { runs: [], skipped: reply.reason, scaledDown: undefined }
     } else {
-      expect(reply, "result", `${worker.id}, warm-up of ${workload.id}`)
-      outcomes[worker.id] = { runs: [], skipped: undefined }
+      const { scaledDown } = expect(reply, "result", `${worker.id}, warm-up of ${workload.id}`)
+      outcomes[worker.id] = { runs: [], skipped: undefined, scaledDown }
     }
   }
-  const runs = workload.kind === "readAll" && workload.sampleMemory ? config.memoryRuns : config.runs
+  const runs = runsOf(workload)
   for (let run = 0; run < runs; run++) {
     // Rotate who goes first, so that no contender always runs right after the same other one.
     const order = workers.map((_, i) => workers[(i + run) % workers.length] as Worker)
@@ -273,9 +297,15 @@ const main = async () => {
       console.log(`${reply.info.label} (${reply.info.version}): prepared and seeded in ${reply.seedSeconds.toFixed(1)} s`)
     }
     const workloads: Array<WorkloadResult> = []
+    let pace: number | undefined
     for (const planned of plan(config)) {
       if (selectedWorkloads !== undefined && !selectedWorkloads.includes(planned.workload.id)) continue
-      workloads.push(await runWorkload(workers, planned))
+      if (planned.workload.kind === "live") {
+        pace ??= await livePace(workers, workloads)
+        workloads.push(await runWorkload(workers, withPace(planned, pace)))
+      } else {
+        workloads.push(await runWorkload(workers, planned))
+      }
     }
     const results: BenchResults = {
       startedAt: startedAt.toISOString(),

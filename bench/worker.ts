@@ -2,29 +2,25 @@
  * One contender's process: `tsx bench/worker.ts <contender> <namespace>`,
  * forked by run.ts. It prepares and seeds the contender's schema or database,
  * runs the workloads it is asked for, one at a time, and drops everything on
- * `dispose` or when the runner goes away.
+ * `dispose` or when the runner goes away. Live workloads with the subscriber
+ * in another process start that process (follower.ts) at their first run.
  */
 import type { Config } from "./config.js"
-import type { Contender, ContenderFactory, Session } from "./contenders/Contender.js"
-import * as Emmett from "./contenders/emmett.js"
-import * as Floor from "./contenders/floor.js"
-import * as Store from "./contenders/store.js"
-import { type ContenderId, isRequest, type Reply, type Request } from "./protocol.js"
+import type { Contender, Session } from "./contenders/Contender.js"
+import { factories, isContenderId } from "./contenders/index.js"
+import { serve } from "./ipc.js"
+import * as Live from "./live.js"
+import { isRequest, type Reply, type Request } from "./protocol.js"
 import * as Workloads from "./workloads.js"
 
-const factories: Record<ContenderId, ContenderFactory> = {
-  store: Store.make,
-  candidate: Store.makeCandidate,
-  emmett: Emmett.make,
-  floor: Floor.make
-}
-
 const [id, namespace] = process.argv.slice(2)
-if (id === undefined || !(id in factories) || namespace === undefined) {
+if (id === undefined || !isContenderId(id) || namespace === undefined) {
   throw new Error(`usage: worker.ts <${Object.keys(factories).join("|")}> <schema or database name>`)
 }
-const contender: Contender = factories[id as ContenderId](namespace)
-const state = Workloads.makeState()
+const state = Workloads.makeState(Live.followerProcess(id, namespace))
+
+/** Made on `prepare`, which brings the run's settings. */
+let contender: Contender | undefined
 let config: Config | undefined
 let prepared = false
 
@@ -42,10 +38,11 @@ const closeSession = async () => {
 }
 
 const dispose = async () => {
+  state.followers.dispose()
   await closeSession()
   if (prepared) {
     prepared = false
-    await contender.dispose()
+    await contender?.dispose()
   }
 }
 
@@ -53,6 +50,7 @@ const handle = async (request: Request): Promise<Reply> => {
   switch (request.type) {
     case "prepare": {
       config = request.config
+      contender = factories[id](namespace, config)
       const started = performance.now()
       await contender.prepare()
       prepared = true
@@ -65,13 +63,15 @@ const handle = async (request: Request): Promise<Reply> => {
       }
     }
     case "run": {
-      if (config === undefined) throw new Error("run before prepare")
+      if (contender === undefined || config === undefined) throw new Error("run before prepare")
       const reason = contender.cannotRun(request.workload)
       if (reason !== undefined) return { type: "skipped", requestId: request.requestId, reason }
-      current = await contender.open(Workloads.poolSize(request.workload))
+      const scaled = contender.scaleDown(request.workload)
+      const workload = scaled?.workload ?? request.workload
+      current = await contender.open(Workloads.poolSize(workload))
       try {
-        const metrics = await Workloads.run(current, request.workload, request.tag, config, state)
-        return { type: "result", requestId: request.requestId, metrics }
+        const metrics = await Workloads.run(contender, current, workload, request.tag, config, state)
+        return { type: "result", requestId: request.requestId, metrics, scaledDown: scaled?.reason }
       } finally {
         await closeSession()
       }
@@ -82,17 +82,7 @@ const handle = async (request: Request): Promise<Reply> => {
   }
 }
 
-const send = (reply: Reply) => process.send?.(reply)
-
-process.on("message", (message: unknown) => {
-  if (!isRequest(message)) return
-  handle(message).then(send, (error: unknown) =>
-    send({
-      type: "failed",
-      requestId: message.requestId,
-      message: error instanceof Error ? error.stack ?? error.message : String(error)
-    }))
-})
+serve(isRequest, handle, (requestId, message): Reply => ({ type: "failed", requestId, message }))
 
 // Ctrl-C reaches the whole process group: the runner handles it and disconnects.
 process.on("SIGINT", () => {})

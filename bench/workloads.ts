@@ -1,22 +1,28 @@
 /**
  * The workloads as they run inside a contender's worker process: seeding, the
- * timed append loops, the reads and the memory sampling. Every contender runs
- * exactly this code; only the `Session` differs.
+ * timed append loops, the reads and the memory sampling, and the dispatch to
+ * the live (live.ts) and projection (projection.ts) workloads. Every contender
+ * runs exactly this code; only the `Session` differs.
  */
-import * as os from "node:os"
 import type { Config } from "./config.js"
 import type { Contender, Session } from "./contenders/Contender.js"
-import * as Database from "./database.js"
 import { sampleEvents } from "./events.js"
-import { machineBusyMs, processCpuMs } from "./machine.js"
+import * as Live from "./live.js"
+import { measure, toMetrics } from "./measure.js"
+import * as Projection from "./projection.js"
 import type { MemoryMetrics, Metrics, Workload } from "./protocol.js"
 
-/** What a worker remembers between runs: the versions of the long streams it keeps appending to. */
+/**
+ * What a worker keeps between runs: the versions of the long streams it keeps
+ * appending to, and the process its live subscriptions run in when they run
+ * in another one.
+ */
 export interface WorkerState {
   readonly longStreams: Map<string, number>
+  readonly followers: Live.FollowerProcess
 }
 
-export const makeState = (): WorkerState => ({ longStreams: new Map() })
+export const makeState = (followers: Live.FollowerProcess): WorkerState => ({ longStreams: new Map(), followers })
 
 const seedBatch = 100
 const seedWriters = 4
@@ -67,73 +73,6 @@ export const seed = async (contender: Contender, config: Config, state: WorkerSt
   }
   for (let writer = 0; writer < config.longStreams; writer++) {
     state.longStreams.set(longStreamId(writer), config.longStreamEvents)
-  }
-}
-
-// --- measuring -----------------------------------------------------------------
-
-interface Measured<A> {
-  readonly value: A
-  readonly seconds: number
-  readonly clientCpuMs: number
-  readonly serverCpuMs: number | null
-  readonly otherCpuPercent: number | null
-}
-
-/**
- * Times `f` and accounts for the CPU it cost: this process (the client), the
- * PostgreSQL backends of the contender's pool (opened before the clock starts),
- * and everything else on the machine.
- */
-const measure = async <A>(f: () => Promise<A>): Promise<Measured<A>> => {
-  const backends = await Database.contenderBackends()
-  const busyBefore = machineBusyMs()
-  const serverBefore = processCpuMs(backends)
-  const clientBefore = process.cpuUsage()
-  const started = performance.now()
-  const value = await f()
-  const seconds = (performance.now() - started) / 1000
-  const client = process.cpuUsage(clientBefore)
-  const serverAfter = processCpuMs(backends)
-  const busyAfter = machineBusyMs()
-  const clientCpuMs = (client.user + client.system) / 1000
-  const serverCpuMs = serverBefore === null || serverAfter === null ? null : serverAfter - serverBefore
-  const otherCpuMs = busyBefore === null || busyAfter === null || serverCpuMs === null
-    ? null
-    : Math.max(0, busyAfter - busyBefore - clientCpuMs - serverCpuMs)
-  return {
-    value,
-    seconds,
-    clientCpuMs,
-    serverCpuMs,
-    otherCpuPercent: otherCpuMs === null ? null : (100 * otherCpuMs) / (seconds * 1000 * os.availableParallelism())
-  }
-}
-
-/** The nearest-rank percentile of sorted values. */
-const percentile = (sorted: ReadonlyArray<number>, q: number): number | null =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? null
-
-const toMetrics = (
-  measured: Measured<unknown>,
-  operations: number,
-  events: number,
-  latencies: ReadonlyArray<number> | null,
-  memory: MemoryMetrics | null
-): Metrics => {
-  const sorted = latencies === null ? [] : [...latencies].sort((a, b) => a - b)
-  return {
-    seconds: measured.seconds,
-    operations,
-    events,
-    operationsPerSecond: operations / measured.seconds,
-    eventsPerSecond: events / measured.seconds,
-    p50Ms: percentile(sorted, 0.5),
-    p99Ms: percentile(sorted, 0.99),
-    clientCpuUsPerOp: (measured.clientCpuMs * 1000) / Math.max(operations, 1),
-    serverCpuUsPerOp: measured.serverCpuMs === null ? null : (measured.serverCpuMs * 1000) / Math.max(operations, 1),
-    otherCpuPercent: measured.otherCpuPercent,
-    memory
   }
 }
 
@@ -201,7 +140,7 @@ const runAppends = async (
       }
     }))
   })
-  return toMetrics(measured, latencies.length, latencies.length * workload.eventsPerAppend, latencies, null)
+  return toMetrics(measured, { operations: latencies.length, events: latencies.length * workload.eventsPerAppend, latencies })
 }
 
 // --- reads ---------------------------------------------------------------------
@@ -220,7 +159,7 @@ const runReadStream = async (
     }
     return total
   })
-  return toMetrics(measured, measured.value, measured.value, null, null)
+  return toMetrics(measured, { operations: measured.value, events: measured.value })
 }
 
 const mb = (bytes: number) => bytes / 2 ** 20
@@ -280,17 +219,35 @@ const runReadAll = async (
   if (measured.value !== workload.events) {
     throw new Error(`Read ${measured.value} events of the global log, expected ${workload.events}`)
   }
-  return toMetrics(measured, measured.value, measured.value, null, memory)
+  return toMetrics(measured, { operations: measured.value, events: measured.value, memory: memory ?? undefined })
 }
 
 /** Opens the reader's connection before the clock starts. */
 const primeReader = (session: Session) => session.readAll(1, 1, () => {})
 
-/** The pool size a workload runs with: one connection per writer, one for a reader. */
-export const poolSize = (workload: Workload): number => workload.kind === "append" ? workload.concurrency : 1
+/**
+ * The pool size a workload runs with: one connection per writer, one for a
+ * reader; two more for a subscriber beside the writers (the store polls its
+ * sequence beside its reads); three for a projection (its reads, its batch
+ * transactions, and the store's sequence poller).
+ */
+export const poolSize = (workload: Workload): number => {
+  switch (workload.kind) {
+    case "append":
+      return workload.concurrency
+    case "readStream":
+    case "readAll":
+      return 1
+    case "live":
+      return workload.writers + (workload.placement === "same-process" ? 2 : 0)
+    case "projection":
+      return 3
+  }
+}
 
 /** Runs one workload once, on a session whose pool has `poolSize(workload)` connections. */
 export const run = (
+  contender: Contender,
   session: Session,
   workload: Workload,
   tag: string,
@@ -304,5 +261,9 @@ export const run = (
       return primeReader(session).then(() => runReadStream(session, workload, config.pageSize))
     case "readAll":
       return primeReader(session).then(() => runReadAll(session, workload, config.pageSize))
+    case "live":
+      return Live.run(session, workload, tag, config, state.followers)
+    case "projection":
+      return Projection.run(contender, session, workload, tag)
   }
 }

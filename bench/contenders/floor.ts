@@ -5,13 +5,22 @@
  * settled horizon. One statement per append that upserts the stream row and
  * inserts the events, like the store's; the same keyset pages for reads. What
  * is left is what PostgreSQL and the driver cost on this machine.
+ *
+ * Its live subscription is the naive loop: every poll interval (or at once
+ * after an append of this process) read the rows above the last position
+ * seen. Without a horizon it would skip an event whose append commits after a
+ * later position's; it stops at the first hole instead, which is only sound
+ * because no append in the benchmark fails (a rolled-back append would leave a
+ * hole for ever). Its projection is the hand-written loop: read a page, then
+ * one transaction with an upsert per event and the checkpoint's update.
  */
 import pg from "pg"
 import { makeEventId } from "../../src/Validation.js"
 import { databaseUrl } from "../config.js"
 import * as Database from "../database.js"
+import * as ReadModel from "../readModel.js"
 import { installedVersion } from "../versions.js"
-import type { ContenderFactory, Session } from "./Contender.js"
+import type { ContenderFactory, Following, Session } from "./Contender.js"
 
 interface EventRow {
   readonly position: string
@@ -27,7 +36,36 @@ interface EventRow {
 
 const columns = "position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at"
 
-export const make: ContenderFactory = (schema) => {
+/** Resolves after `ms`, or at once when woken; a wake-up that comes while nobody sleeps is kept for the next sleep. */
+const makeAlarm = (ms: number) => {
+  let pending = false
+  let ring: (() => void) | undefined
+  return {
+    wake: () => {
+      pending = true
+      ring?.()
+    },
+    sleep: () =>
+      new Promise<void>((resolve) => {
+        if (pending) {
+          pending = false
+          return resolve()
+        }
+        const timer = setTimeout(() => {
+          ring = undefined
+          resolve()
+        }, ms)
+        ring = () => {
+          clearTimeout(timer)
+          ring = undefined
+          pending = false
+          resolve()
+        }
+      })
+  }
+}
+
+export const make: ContenderFactory = (schema, config) => {
   const appendText = `
     WITH stream AS (
       INSERT INTO ${schema}.streams (stream_id, category, version) VALUES ($1, $2, $3)
@@ -41,9 +79,80 @@ export const make: ContenderFactory = (schema) => {
     WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3`
   const logPageText = `SELECT ${columns} FROM ${schema}.events
     WHERE position >= $1 ORDER BY position LIMIT $2`
+  const rangeText = `SELECT ${columns} FROM ${schema}.events
+    WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`
+  const headText = `SELECT coalesce(max(position), 0)::text AS head FROM ${schema}.events`
+  const checkpointText = `UPDATE ${schema}.checkpoints SET position = $2, updated_at = statement_timestamp() WHERE name = $1`
 
   const open = async (poolSize: number): Promise<Session> => {
     const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, idleTimeoutMillis: 0, application_name: Database.applicationName })
+    // The followers of this session, woken after each append of this process.
+    const followers = new Set<() => void>()
+
+    const follow = async (onEvent: (eventId: string) => void): Promise<Following> => {
+      const { rows: [start] } = await pool.query<{ readonly head: string }>(headText)
+      let cursor = BigInt(start?.head ?? "0")
+      const alarm = makeAlarm(config.pollIntervalMs)
+      followers.add(alarm.wake)
+      let stopped = false
+      const loop = (async () => {
+        while (!stopped) {
+          for (;;) {
+            const { rows } = await pool.query<EventRow>(logPageText, [(cursor + 1n).toString(), config.pageSize])
+            let delivered = 0
+            for (const row of rows) {
+              const position = BigInt(row.position)
+              if (position !== cursor + 1n) break
+              cursor = position
+              delivered++
+              onEvent(row.event_id)
+            }
+            if (rows.length < config.pageSize || delivered < rows.length) break
+          }
+          await alarm.sleep()
+        }
+      })()
+      return {
+        stop: async () => {
+          stopped = true
+          followers.delete(alarm.wake)
+          alarm.wake()
+          await loop
+        }
+      }
+    }
+
+    const readModel: Session["readModel"] = async ({ batchSize, name, tail }) => {
+      const table = `${schema}.${Database.checked(name)}`
+      await pool.query(ReadModel.createTableText(table))
+      await pool.query(`INSERT INTO ${schema}.checkpoints (name, position) VALUES ($1, $2)`, [name, tail.after.toString()])
+      const upsertText = ReadModel.upsertText(table)
+      return {
+        catchUp: async () => {
+          const client = await pool.connect()
+          try {
+            for (let cursor = tail.after; cursor < tail.head;) {
+              const { rows } = await client.query<EventRow>(rangeText, [cursor.toString(), tail.head.toString(), batchSize])
+              const last = rows[rows.length - 1]
+              if (last === undefined) throw new Error(`No events after ${cursor}, below the head ${tail.head}`)
+              await client.query("BEGIN")
+              for (const row of rows) await client.query(upsertText, [row.stream_id, row.position])
+              await client.query(checkpointText, [name, last.position])
+              await client.query("COMMIT")
+              cursor = BigInt(last.position)
+            }
+          } finally {
+            client.release()
+          }
+        },
+        appliedEvents: async () => Number((await pool.query<{ readonly events: string }>(ReadModel.appliedEventsText(table))).rows[0]?.events),
+        drop: async () => {
+          await pool.query(ReadModel.dropTableText(table))
+          await pool.query(`DELETE FROM ${schema}.checkpoints WHERE name = $1`, [name])
+        }
+      }
+    }
+
     return {
       append: async (streamId, events, expectedVersion) => {
         const dash = streamId.indexOf("-")
@@ -52,11 +161,12 @@ export const make: ContenderFactory = (schema) => {
           dash < 0 ? streamId : streamId.slice(0, dash),
           expectedVersion + events.length,
           expectedVersion,
-          events.map(() => makeEventId()),
+          events.map((event) => event.id ?? makeEventId()),
           events.map((event) => event.type),
           events.map((event) => JSON.stringify(event.data)),
           events.map((event) => JSON.stringify(event.metadata))
         ])
+        for (const wake of followers) wake()
       },
       readStream: async (streamId, pageSize) => {
         let count = 0
@@ -81,6 +191,8 @@ export const make: ContenderFactory = (schema) => {
         }
         return count
       },
+      follow,
+      readModel,
       close: () => pool.end()
     }
   }
@@ -95,7 +207,9 @@ export const make: ContenderFactory = (schema) => {
     prepare: () => Database.createStoreSchema(schema),
     open,
     bulkLoad: (events) => Database.bulkLoad(schema, events),
+    logTail: (events) => Database.logTail(schema, events),
     cannotRun: () => undefined,
+    scaleDown: () => undefined,
     dispose: () => Database.dropSchema(schema)
   }
 }

@@ -1,36 +1,58 @@
 /**
- * This store: `PostgresEventStore.layer({ schema })` over `PgClient.layer`
- * with a pool sized to the workload's concurrency, called the way an Effect
- * application calls it, one `runPromise` per operation.
+ * This store: `PostgresEventStore.layer({ schema })` and
+ * `PostgresCheckpointStore.layer` over `PgClient.layer` with a pool sized to
+ * the workload's concurrency, called the way an Effect application calls it,
+ * one `runPromise` per operation. Live subscriptions are `subscribe`, the
+ * projection is `Projection.start` with exactly-once delivery.
  *
  * The same adapter runs a *candidate*: a copy of `src/` with a change to
  * measure (`--candidate=<dir>`, the directory holding that copy's `src/` and
  * `migrations/`), side by side with the store as it is.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { EventData } from "../../src/EventData.js"
-import { databaseUrl } from "../config.js"
+import type { RecordedEvent } from "../../src/RecordedEvent.js"
+import { type Config, databaseUrl } from "../config.js"
 import * as Database from "../database.js"
 import { candidateVariable } from "../protocol.js"
+import * as ReadModel from "../readModel.js"
 import { installedVersion, projectVersion } from "../versions.js"
 import type { BenchEvent, ContenderFactory, Session } from "./Contender.js"
 
-type StoreModules = readonly [typeof import("../../src/EventStore.js"), typeof import("../../src/postgres/index.js")]
+interface StoreModules {
+  readonly EventStore: typeof import("../../src/EventStore.js")
+  readonly CheckpointStore: typeof import("../../src/CheckpointStore.js")
+  readonly Projection: typeof import("../../src/Projection.js")
+  readonly postgres: typeof import("../../src/postgres/index.js")
+}
 
 const loadModules = async (root: URL): Promise<StoreModules> => {
-  const eventStore: typeof import("../../src/EventStore.js") = await import(new URL("src/EventStore.ts", root).href)
-  const postgres: typeof import("../../src/postgres/index.js") = await import(new URL("src/postgres/index.ts", root).href)
-  return [eventStore, postgres]
+  const load = (file: string) => import(new URL(file, root).href)
+  return {
+    EventStore: await load("src/EventStore.ts"),
+    CheckpointStore: await load("src/CheckpointStore.ts"),
+    Projection: await load("src/Projection.ts"),
+    postgres: await load("src/postgres/index.ts")
+  }
 }
 
 const toEventData = (event: BenchEvent): EventData => ({
+  eventId: event.id,
   eventType: event.type,
   data: event.data,
   metadata: event.metadata
@@ -42,15 +64,27 @@ const countChunks = <E>(stream: Stream.Stream<unknown, E>, onPage: (events: numb
     return count + chunk.length
   })
 
-const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonly label: string; readonly description: string }): ContenderFactory =>
-(schema) => {
+/** Fails with the fiber's failure, unless it only was interrupted. */
+const orThrow = (exit: Exit.Exit<unknown, unknown>): void => {
+  if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) throw new Error(Cause.pretty(exit.cause))
+}
+
+const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonly label: string; readonly description: string }) =>
+(schema: string, config: Config) => {
   let modules: Promise<StoreModules> | undefined
 
   const open = async (poolSize: number): Promise<Session> => {
-    const [{ EventStore }, { PostgresEventStore }] = await (modules ??= loadModules(root))
+    const { CheckpointStore, EventStore, Projection, postgres } = await (modules ??= loadModules(root))
     const runtime = ManagedRuntime.make(
-      PostgresEventStore.layer({ schema }).pipe(
-        Layer.provide(PgClient.layer({
+      Layer.mergeAll(
+        postgres.PostgresEventStore.layer({
+          schema,
+          // The default, spelled out: the floor and Emmett poll at the same interval.
+          subscriptions: { pollInterval: Duration.millis(config.pollIntervalMs) }
+        }),
+        postgres.PostgresCheckpointStore.layer({ schema, migrate: false })
+      ).pipe(
+        Layer.provideMerge(PgClient.layer({
           url: Redacted.make(databaseUrl),
           maxConnections: poolSize,
           // Pools stay open between the runs of a workload, while the other contenders run.
@@ -59,7 +93,64 @@ const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonl
         }))
       )
     )
-    const store = await runtime.runPromise(EventStore)
+    const store = await runtime.runPromise(EventStore.EventStore)
+
+    const follow: Session["follow"] = async (onEvent) => {
+      const head = await runtime.runPromise(store.headPosition)
+      const fiber = runtime.runFork(
+        Stream.runForEach(store.subscribe({ from: head + 1n, batchSize: config.pageSize }), (event) => Effect.sync(() => onEvent(event.eventId)))
+      )
+      return { stop: async () => orThrow(await runtime.runPromise(Fiber.interrupt(fiber))) }
+    }
+
+    const readModel: Session["readModel"] = async ({ batchSize, name, tail }) => {
+      const table = `${schema}.${Database.checked(name)}`
+      const checkpointsTable = `${schema}.checkpoints`
+      const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
+        runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, f))
+      await withSql((sql) => sql.unsafe(ReadModel.createTableText(table)))
+      await runtime.runPromise(Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.save(name, tail.after)))
+
+      // The handler as an application writes it (the statement of readModel.ts).
+      const upsert = (event: RecordedEvent) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`INSERT INTO ${sql(table)} AS t (stream_id, events, last_position) VALUES (${event.streamId}, 1, ${event.position.toString()})
+            ON CONFLICT (stream_id) DO UPDATE SET events = t.events + 1, last_position = EXCLUDED.last_position`)
+
+      const catchUp = Effect.scoped(Effect.gen(function*() {
+        const checkpoints = yield* CheckpointStore.CheckpointStore
+        // Set by the handler of the head's event, inside the batch's transaction:
+        // from then on the checkpoint is polled until that transaction has committed.
+        const handledHead = yield* Deferred.make<void>()
+        const runner = yield* Projection.start(Projection.make({
+          name,
+          batchSize,
+          delivery: "exactly-once",
+          handle: (event) =>
+            event.position >= tail.head ? Effect.zipRight(upsert(event), Deferred.succeed(handledHead, undefined)) : upsert(event)
+        }))
+        const committed = checkpoints.load(name).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("1 millis"), until: (position) => Option.getOrElse(position, () => 0n) >= tail.head })
+        )
+        yield* Effect.raceFirst(Effect.zipRight(Deferred.await(handledHead), committed), runner.await)
+      }))
+
+      return {
+        catchUp: () => runtime.runPromise(catchUp),
+        appliedEvents: async () => {
+          const [row] = await withSql((sql) => sql.unsafe<{ readonly events: string }>(ReadModel.appliedEventsText(table)))
+          return Number(row?.events)
+        },
+        drop: async () => {
+          await withSql((sql) =>
+            Effect.zipRight(
+              sql.unsafe(ReadModel.dropTableText(table)),
+              sql`DELETE FROM ${sql(checkpointsTable)} WHERE name = ${name}`
+            ))
+        }
+      }
+    }
+
     return {
       append: (streamId, events, expectedVersion) =>
         runtime.runPromise(Effect.asVoid(store.append(streamId, events.map(toEventData), {
@@ -69,6 +160,8 @@ const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonl
         runtime.runPromise(countChunks(store.readStream(streamId, { batchSize: pageSize }), () => {})),
       readAll: (limit, pageSize, onPage) =>
         runtime.runPromise(countChunks(store.readAll({ limit, batchSize: pageSize }), onPage)),
+      follow,
+      readModel,
       close: () => runtime.dispose()
     }
   }
@@ -84,8 +177,10 @@ const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonl
       await session.close()
     },
     open,
-    bulkLoad: (events) => Database.bulkLoad(schema, events),
+    bulkLoad: (events: number) => Database.bulkLoad(schema, events),
+    logTail: (events: number) => Database.logTail(schema, events),
     cannotRun: () => undefined,
+    scaleDown: () => undefined,
     dispose: () => Database.dropSchema(schema)
   }
 }
@@ -98,7 +193,7 @@ export const make: ContenderFactory = makeFrom(new URL("../../", import.meta.url
 })
 
 /** The store from the copy in `$BENCH_CANDIDATE` (a directory with `src/` and `migrations/`). */
-export const makeCandidate: ContenderFactory = (schema) => {
+export const makeCandidate: ContenderFactory = (schema, config) => {
   const directory = process.env[candidateVariable]
   if (directory === undefined) throw new Error(`Set ${candidateVariable} (run.ts --candidate=<dir>) to run the candidate`)
   const root = pathToFileURL(path.resolve(directory) + path.sep)
@@ -106,5 +201,5 @@ export const makeCandidate: ContenderFactory = (schema) => {
     id: "candidate",
     label: "candidate",
     description: `this store built from ${directory}`
-  })(schema)
+  })(schema, config)
 }
