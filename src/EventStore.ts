@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
@@ -143,6 +143,31 @@ export interface StreamMetadata {
   /** When the stream got its first event (again, after a soft delete); absent while it has none. */
   readonly createdAt?: Date | undefined
 }
+
+/**
+ * A stream's metadata from its stored settings (`null`: not set), the same
+ * shape on every backend; `createdAt` is `null` while the stream has no events.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStreamMetadata = (stored: {
+  readonly metadataVersion: number
+  readonly maxCount: number | null
+  readonly maxAgeMillis: number | null
+  readonly truncateBefore: number | null
+  readonly custom: StreamMetadata["custom"]
+  readonly category: string
+  readonly createdAt: Date | null
+}): StreamMetadata => ({
+  metadataVersion: stored.metadataVersion,
+  ...(stored.maxCount === null ? {} : { maxCount: stored.maxCount }),
+  ...(stored.maxAgeMillis === null ? {} : { maxAge: Duration.millis(stored.maxAgeMillis) }),
+  ...(stored.truncateBefore === null ? {} : { truncateBefore: stored.truncateBefore }),
+  custom: stored.custom,
+  category: stored.category,
+  ...(stored.createdAt === null ? {} : { createdAt: stored.createdAt })
+})
 
 /**
  * What `setStreamMetadata` writes. It replaces the stream's metadata as a

@@ -9,7 +9,6 @@ import * as Arr from "effect/Array"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
@@ -34,6 +33,7 @@ import {
   type AppendOptions,
   type AppendResult,
   EventStore,
+  makeStreamMetadata,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -423,15 +423,11 @@ export const make = (
         if (Option.isNone(stream)) return { metadataVersion: 0, custom: {}, category: StreamId.category(streamId) }
         const row = stream.value
         if (row.tombstoned) return yield* new StreamDeleted({ streamId })
-        return {
-          metadataVersion: row.metadataVersion,
-          ...(row.maxCount === null ? {} : { maxCount: row.maxCount }),
-          ...(row.maxAgeMillis === null ? {} : { maxAge: Duration.millis(row.maxAgeMillis) }),
-          ...(row.truncateBefore === null ? {} : { truncateBefore: row.truncateBefore }),
+        return makeStreamMetadata({
+          ...row,
           custom: parseJson(row.custom) as StreamMetadata["custom"],
-          category: row.category,
-          ...(isLive(row) ? { createdAt: new Date(row.createdAt) } : {})
-        } satisfies StreamMetadata
+          createdAt: isLive(row) ? new Date(row.createdAt) : null
+        })
       }).pipe(Effect.withSpan("EventStore.getStreamMetadata", { attributes: { streamId } }))
 
     const setStreamMetadata = (

@@ -9,7 +9,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Migrator from "@effect/sql/Migrator"
 import * as Chunk from "effect/Chunk"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
@@ -31,6 +30,7 @@ import {
   type ArchiveResult,
   type EraseResult,
   EventStore,
+  makeStreamMetadata,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -38,7 +38,6 @@ import {
   type ScavengeResult,
   type SetStreamMetadataOptions,
   type StreamLifecycleOptions,
-  type StreamMetadata,
   type StreamMetadataInput,
   type SubscribeOptions
 } from "../EventStore.js"
@@ -417,15 +416,16 @@ export const make = (options?: PostgresEventStoreOptions) =>
         )
         if (row?.tombstoned === true) return yield* new StreamDeleted({ streamId })
         if (row === undefined) return { metadataVersion: 0, custom: {}, category: StreamId.category(streamId) }
-        return {
+        const count = (value: string | null) => value === null ? null : Number(value)
+        return makeStreamMetadata({
           metadataVersion: Number(row.metadata_version),
-          ...(row.max_count === null ? {} : { maxCount: Number(row.max_count) }),
-          ...(row.max_age_ms === null ? {} : { maxAge: Duration.millis(Number(row.max_age_ms)) }),
-          ...(row.truncate_before === null ? {} : { truncateBefore: Number(row.truncate_before) }),
+          maxCount: count(row.max_count),
+          maxAgeMillis: count(row.max_age_ms),
+          truncateBefore: count(row.truncate_before),
           custom: row.custom_metadata,
           category: row.category,
-          ...(row.created_at === null ? {} : { createdAt: row.created_at })
-        } satisfies StreamMetadata
+          createdAt: row.created_at
+        })
       }).pipe(Effect.withSpan("EventStore.getStreamMetadata", { attributes: { streamId } }))
 
     // One statement, on the stream's row (created when missing, with version 0:

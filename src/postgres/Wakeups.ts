@@ -13,6 +13,9 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 
+const sqlState = (error: SqlError): unknown =>
+  typeof error.cause === "object" && error.cause !== null && "code" in error.cause ? error.cause.code : undefined
+
 /**
  * @since 0.1.0
  * @category models
@@ -76,7 +79,8 @@ export const make = (
         return yield* readHead.pipe(
           Effect.tap((head) => head !== seen ? PubSub.publish(signals, undefined) : Effect.void),
           Effect.catchAll((error) =>
-            seen === undefined
+            // 57014: the read was cancelled, which is how a closing store stops it.
+            seen === undefined || sqlState(error) === "57014"
               ? Effect.succeed(undefined)
               : Effect.as(Effect.logWarning("Subscription poll failed; retrying", error), undefined)
           )
