@@ -139,6 +139,34 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }) {}
 
 /**
+ * The store's connection reached a hot standby (a PostgreSQL server in
+ * recovery, `pg_is_in_recovery()`), where it refuses to work. A standby cannot
+ * see the primary's appends in flight (its `pg_locks` shows none of them, and
+ * its position sequence runs ahead of the positions handed out), so a reader
+ * there would skip events silently; and it cannot write.
+ *
+ * It never reaches callers on its own: it is the `cause` of the `StoreError`
+ * (or, when the layer migrates at start, the `MigrationError`) that the
+ * operation fails with, so that every retry of a `StoreError` (a projection's
+ * restart, say) also covers a connection that lands on a standby for a while,
+ * as during a failover. Match it with `error.cause instanceof HotStandby`; the
+ * remedy is to connect the store to the primary.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HotStandby extends Schema.TaggedError<HotStandby>()("HotStandby", {
+  /** What was refused, as in "Cannot read the global log". */
+  operation: Schema.String
+}) {
+  override get message(): string {
+    return `Cannot ${this.operation} on a hot standby (pg_is_in_recovery() is true): the store reads the global ` +
+      `order and writes on the primary only, because a standby cannot see the primary's appends in flight and ` +
+      `its readers would skip events. Connect the store to the primary`
+  }
+}
+
+/**
  * A stored event could not be turned into its current shape: its type is not
  * in the registry (under the `"fail"` policy), it was written with a schema
  * version newer than the registry knows, or its data does not decode (at its

@@ -9,7 +9,7 @@ import type * as Migrator from "@effect/sql/Migrator"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Layer from "effect/Layer"
-import type { InvalidInput } from "../Errors.js"
+import type { InvalidInput, StoreError } from "../Errors.js"
 import type { CheckpointStore } from "../CheckpointStore.js"
 import type { EventStore } from "../EventStore.js"
 import type { Generations } from "../Generations.js"
@@ -52,7 +52,7 @@ export const layer = (
   | RunnerLock.RunnerLock
   | SqlClient.SqlClient
   | PgliteClient.PgliteClient,
-  InvalidInput | SqlError | Migrator.MigrationError
+  InvalidInput | StoreError | SqlError | Migrator.MigrationError
 > =>
   Layer.mergeAll(
     PostgresEventStore.layer(options),

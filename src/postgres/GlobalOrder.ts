@@ -10,6 +10,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { StoreError } from "../Errors.js"
+import * as Standby from "./Standby.js"
 
 /**
  * @since 0.1.0
@@ -20,6 +21,9 @@ export interface GlobalOrder {
    * A position `h` such that every event at a position `<= h` is either
    * committed and visible to statements that start now, or will never exist.
    * Waits (briefly) for the appends in flight when it was called.
+   *
+   * Fails with a `StoreError` caused by `HotStandby` on a server in recovery,
+   * checked by every call (a connection may land on a standby at any time).
    */
   readonly settledHorizon: Effect.Effect<bigint, StoreError>
 }
@@ -28,19 +32,26 @@ export interface GlobalOrder {
 // millisecond or two), then settle at 20 ms for long user transactions.
 const waitSchedule = Schedule.exponential("1 millis", 2).pipe(Schedule.union(Schedule.spaced("20 millis")))
 
+const readLog = "read the global log"
+
 /**
+ * Fails on a hot standby (with a `StoreError` caused by `HotStandby`), so that
+ * a store built on one never starts.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError, SqlClient.SqlClient> =>
+export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError | StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const sequence = sql(`${schema}.events_position_seq`)
     // Relation ids are only unique within a database: match the database too,
     // or a reader could wait for writers of an unrelated table elsewhere.
-    const [ids] = yield* sql<{ readonly table_oid: number; readonly database_oid: number }>`
+    const [ids] = yield* sql<{ readonly table_oid: number; readonly database_oid: number; readonly standby: boolean }>`
       SELECT ${`${schema}.events`}::regclass::oid AS table_oid,
-             (SELECT oid FROM pg_database WHERE datname = current_database()) AS database_oid`
+             (SELECT oid FROM pg_database WHERE datname = current_database()) AS database_oid,
+             pg_is_in_recovery() AS standby`
+    if (ids?.standby === true) return yield* Standby.refusal("open the event store")
     const eventsOid = ids?.table_oid ?? 0
     const databaseOid = ids?.database_oid ?? 0
 
@@ -50,12 +61,18 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError, SqlCl
     // table's RowExclusiveLock. An append takes that lock before it draws a position
     // and keeps it until it commits or rolls back, so the owner of any position
     // <= last_value that is not settled yet is among them.
+    // None of this holds on a hot standby: its pg_locks shows none of the
+    // primary's appends and its last_value runs ahead of the positions handed
+    // out (the sequence is WAL-logged in steps of 32). Every call checks, in the
+    // same statement: a connection can land on a standby at any time.
     const inFlight = sql<{
       readonly last_value: string
       readonly is_called: boolean
       readonly isolation: string
+      readonly standby: boolean
       readonly writers: ReadonlyArray<string> | null
-    }>`SELECT s.last_value::text AS last_value, s.is_called, current_setting('transaction_isolation') AS isolation, w.writers
+    }>`SELECT s.last_value::text AS last_value, s.is_called, current_setting('transaction_isolation') AS isolation,
+        pg_is_in_recovery() AS standby, w.writers
       FROM ${sequence} s
       CROSS JOIN LATERAL (
         SELECT array_agg(DISTINCT l.virtualtransaction) AS writers
@@ -74,6 +91,7 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError, SqlCl
     const settledHorizon = Effect.gen(function*() {
       const [row] = yield* inFlight
       if (row === undefined) return 0n
+      if (row.standby) return yield* Standby.refusal(readLog)
       if (row.isolation !== "read committed") {
         // A snapshot taken before the wait would still miss what the waited-for
         // transactions commit, and the reader would skip their events.

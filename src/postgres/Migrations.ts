@@ -9,7 +9,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { InvalidInput } from "../Errors.js"
+import { HotStandby, InvalidInput } from "../Errors.js"
 
 const migrationsDirectory = new URL("../../migrations/", import.meta.url)
 const fileName = /^(\d{4})_(\w+)\.sql$/
@@ -75,7 +75,8 @@ export const validateSchema = (schema: string): Effect.Effect<string, InvalidInp
 /**
  * Creates or upgrades the store's tables in `schema`. Safe when several
  * processes start at once: they queue on an advisory lock, and the later ones
- * find nothing left to do.
+ * find nothing left to do. On a hot standby it fails with a `MigrationError`
+ * whose cause is `HotStandby`, instead of at the first write.
  *
  * @since 0.1.0
  * @category migrations
@@ -87,7 +88,12 @@ export const migrate = (
     const sql = yield* SqlClient.SqlClient
     const table = `${schema}.event_store_migrations`
     return yield* sql.withTransaction(Effect.gen(function*() {
-      yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`effect-event-store/migrate/${schema}`}))`
+      const [lock] = yield* sql<{ readonly standby: boolean }>`
+        SELECT pg_is_in_recovery() AS standby, pg_advisory_xact_lock(hashtext(${`effect-event-store/migrate/${schema}`}))`
+      if (lock?.standby === true) {
+        const cause = new HotStandby({ operation: "create or upgrade the store's tables" })
+        return yield* new Migrator.MigrationError({ reason: "bad-state", message: cause.message, cause })
+      }
       yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
       // The migrator probes for its table with a failing query, which would abort
       // this transaction; create it first so the probe succeeds.

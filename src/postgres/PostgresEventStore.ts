@@ -48,6 +48,7 @@ import type { RecordedEvent, StreamInfo } from "../RecordedEvent.js"
 import * as Validation from "../Validation.js"
 import * as GlobalOrder from "./GlobalOrder.js"
 import * as Migrations from "./Migrations.js"
+import * as Standby from "./Standby.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -218,6 +219,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
             if (code === "40001") {
               return Effect.fail(new ConcurrencyError({ streamId, expected: prepared.expected }))
             }
+            if (Standby.isReadOnlyViolation(error)) return Standby.readOnlyFailure(sql, `append to "${streamId}"`, error)
             return Effect.fail(new StoreError({ message: `Could not append to "${streamId}"`, cause: error }))
           })
         )
@@ -669,14 +671,15 @@ function paginate<S extends { readonly remaining: number }, Row, A>(
 
 /**
  * The store as a layer over the `SqlClient` in context, migrating first unless
- * `migrate: false`.
+ * `migrate: false`. It fails on a hot standby, with the `HotStandby` as the
+ * cause (of the `MigrationError`, or with `migrate: false` of a `StoreError`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options?: PostgresEventStoreOptions
-): Layer.Layer<EventStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
+): Layer.Layer<EventStore, InvalidInput | StoreError | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
   Layer.scoped(
     EventStore,
     Migrations.migrateFirst(options, make(options))

@@ -12,6 +12,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
+import * as Standby from "./Standby.js"
 
 const sqlState = (error: SqlError): unknown =>
   typeof error.cause === "object" && error.cause !== null && "code" in error.cause ? error.cause.code : undefined
@@ -52,6 +53,10 @@ export interface WakeupOptions {
  * a notifying transaction takes a lock that serialises the commits of all
  * notifying transactions in the cluster, which would cap append throughput.
  *
+ * On a hot standby `last_value` runs ahead of the positions handed out, so the
+ * poller reads nothing there: it logs the refusal once and wakes the
+ * subscribers, whose next horizon read fails with it.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -66,9 +71,13 @@ export const make = (
     const signals = yield* PubSub.sliding<void>(1)
     const subscribers = yield* Ref.make(0)
     const sequence = sql(`${schema}.events_position_seq`)
-    const readHead = sql<{ readonly last_value: string }>`SELECT last_value::text AS last_value FROM ${sequence}`.pipe(
-      Effect.map(([row]) => row?.last_value ?? "")
+    const readHead = sql<{ readonly last_value: string; readonly standby: boolean }>`
+      SELECT last_value::text AS last_value, pg_is_in_recovery() AS standby FROM ${sequence}`.pipe(
+      Effect.flatMap(([row]) =>
+        row?.standby === true ? Effect.fail(Standby.refusal("follow the global log")) : Effect.succeed(row?.last_value ?? "")
+      )
     )
+    const wake = PubSub.publish(signals, undefined)
 
     // `seen` is the last head read, or undefined after a failed read: a failure
     // is logged once, not at every poll, and subscribers are woken on recovery.
@@ -77,13 +86,20 @@ export const make = (
         yield* Effect.sleep(pollInterval)
         if ((yield* Ref.get(subscribers)) === 0) return seen
         return yield* readHead.pipe(
-          Effect.tap((head) => head !== seen ? PubSub.publish(signals, undefined) : Effect.void),
-          Effect.catchAll((error) =>
+          Effect.tap((head) => head !== seen ? wake : Effect.void),
+          Effect.catchTags({
             // 57014: the read was cancelled, which is how a closing store stops it.
-            seen === undefined || sqlState(error) === "57014"
-              ? Effect.succeed(undefined)
-              : Effect.as(Effect.logWarning("Subscription poll failed; retrying", error), undefined)
-          )
+            SqlError: (error) =>
+              seen === undefined || sqlState(error) === "57014"
+                ? Effect.succeed(undefined)
+                : Effect.as(Effect.logWarning("Subscription poll failed; retrying", error), undefined),
+            // Woken, the subscribers fail at their next horizon read rather than
+            // sleep out their idle time.
+            StoreError: (error) =>
+              seen === undefined
+                ? Effect.succeed(undefined)
+                : Effect.as(Effect.zipRight(Effect.logWarning(error.message), wake), undefined)
+          })
         )
       })
     yield* Effect.forkScoped(Effect.iterate("" as string | undefined, { while: () => true, body: poll }))
@@ -94,5 +110,5 @@ export const make = (
       return Queue.take(queue).pipe(Effect.timeoutOption(idle), Effect.asVoid)
     })
 
-    return { register, nudge: PubSub.publish(signals, undefined).pipe(Effect.asVoid) }
+    return { register, nudge: Effect.asVoid(wake) }
   })
