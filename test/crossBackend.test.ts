@@ -6,7 +6,7 @@
  * against both, and every outcome must be equal, up to the numbering of
  * global positions and the clock.
  */
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
@@ -42,7 +42,7 @@ import {
   tombstoneStream
 } from "./support/Harness.js"
 import { type Expectation, expectationArbitrary, resolve } from "./support/model.js"
-import { makeSchemaFixture } from "./support/postgres.js"
+import { makeSchemaFixture, startupTimeout } from "./support/postgres.js"
 
 // Code point order and UTF-16 order disagree on the last two.
 const streamIds = ["Order-1", "Order-2", "Cart-1", "Order", "\uff38-1", "😀-1"] as const
@@ -448,7 +448,8 @@ const run = (ops: ReadonlyArray<Op>, backend: Backend) =>
 
 const memory: Backend = { name: "memory", makeStore: (options) => MemoryEventStore.layer(options) }
 const pglite = makeSchemaFixture("PGlite", PgliteClient.layer(), { dropSchemas: false })
-afterAll(() => pglite.dispose(), 60_000)
+beforeAll(() => pglite.start(), startupTimeout)
+afterAll(() => pglite.dispose())
 
 describe("memory and PGlite backends", () => {
   it.live.prop(

@@ -3,15 +3,16 @@
  * about a second, so the file shares one in-memory database and gives every
  * case a schema of its own; one case checks `PgliteEventStore.layer` itself.
  */
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { PgliteClient, PgliteEventStore } from "../../src/pglite/index.js"
 import { append, failsWith, readAll, readStream } from "../support/Harness.js"
-import { makeSchemaFixture } from "../support/postgres.js"
+import { makeSchemaFixture, startupTimeout } from "../support/postgres.js"
 import { conformance } from "./suite.js"
 
 const fixture = makeSchemaFixture("PGlite", PgliteClient.layer(), { dropSchemas: false })
-afterAll(() => fixture.dispose(), 60_000)
+beforeAll(() => fixture.start(), startupTimeout)
+afterAll(() => fixture.dispose())
 
 conformance(fixture, { propertyRuns: 30 })
 

@@ -3,7 +3,7 @@
  * once for SQL read models across interruptions, with the failure policies,
  * status and one active runner.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schedule, Schema, Scope, Stream, SubscriptionRef } from "effect"
 import * as EventRegistry from "../../src/events/EventRegistry.js"
@@ -11,17 +11,18 @@ import * as EventType from "../../src/events/EventType.js"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
 import { MemoryCheckpointStore, MemoryEventStore } from "../../src/memory/index.js"
-import { PgliteEventStore } from "../../src/pglite/index.js"
+import { PgliteClient } from "../../src/pglite/index.js"
 import { PostgresCheckpointStore, PostgresEventStore, PostgresRunnerLock } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import { pgLayer, serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
+import { fileClient, startupTimeout } from "../support/postgres.js"
+import { eventually as waitUntil } from "../support/wait.js"
 
-const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, what: string) =>
-  check.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (done) => done }),
-    Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => `timed out waiting until ${what}` })
-  )
+// One embedded database for the file, a schema per test.
+const pglite = fileClient(PgliteClient.layer())
+beforeAll(() => pglite.start(), startupTimeout)
+afterAll(() => pglite.dispose())
 
 const appendMany = (count: number, streams = 7) =>
   Effect.flatMap(EventStore, (store) =>
@@ -184,7 +185,13 @@ const sqlBackends = [
   {
     name: "PGlite",
     available: true,
-    layer: () => PgliteEventStore.layer()
+    layer: () => {
+      const schema = uniqueSchema("proj")
+      return PostgresCheckpointStore.layer({ schema }).pipe(
+        Layer.provideMerge(PostgresEventStore.layer({ schema })),
+        Layer.provideMerge(pglite.layer)
+      )
+    }
   },
   {
     name: "PostgreSQL",
@@ -288,7 +295,9 @@ describe.skipIf(!serverAvailable)("one runner across store instances on PostgreS
       const scope = yield* Scope.make()
       const locks = lock === "advisory"
         ? PostgresRunnerLock.layerAdvisory({ schema, retryInterval: "50 millis", checkInterval })
-        : PostgresRunnerLock.layerLease({ schema, retryInterval: "50 millis", ttl: "600 millis" })
+        // A generous lease: a holder starved of CPU on a busy machine must not lose
+        // it by accident. Closing an instance gives its lease back at once.
+        : PostgresRunnerLock.layerLease({ schema, retryInterval: "50 millis", ttl: "10 seconds" })
       const context = yield* Layer.buildWithScope(
         Layer.mergeAll(locks, PostgresCheckpointStore.layer({ schema })).pipe(
           Layer.provideMerge(PostgresEventStore.layer({ schema })),
@@ -320,6 +329,16 @@ describe.skipIf(!serverAvailable)("one runner across store instances on PostgreS
 
         yield* Effect.provide(appendMany(20), first.context)
         yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 20), "the first applied")
+        // Its last batch is committed only with its checkpoint: closed before that,
+        // the batch would be delivered again to the second (as it must be).
+        const head = yield* Effect.provide(Effect.flatMap(EventStore, (store) => store.headPosition), first.context)
+        yield* waitUntil(
+          Effect.provide(
+            Effect.flatMap(CheckpointStore, (checkpoints) => checkpoints.load("solo")),
+            first.context
+          ).pipe(Effect.map((saved) => Option.getOrElse(saved, () => 0n) === head)),
+          "the first saved its checkpoint"
+        )
         yield* first.close
         yield* waitUntil(isRunning(second.runner), "the second takes over")
         yield* Effect.provide(appendMany(20), second.context)

@@ -2,32 +2,44 @@
  * Rebuilding a SQL read model without downtime: readers keep seeing the
  * complete old model until the new generation has caught up, then the new one.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Duration, Effect, Layer, Ref, Schedule } from "effect"
+import { Effect, Layer, Ref } from "effect"
 import { EventStore } from "../../src/EventStore.js"
-import { PgliteEventStore } from "../../src/pglite/index.js"
-import { PostgresCheckpointStore, PostgresGenerations } from "../../src/postgres/index.js"
+import { PgliteClient } from "../../src/pglite/index.js"
+import { PostgresCheckpointStore, PostgresEventStore, PostgresGenerations } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
 import { serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
+import { fileClient, startupTimeout } from "../support/postgres.js"
+import { eventually as waitUntil } from "../support/wait.js"
 
-const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, what: string) =>
-  check.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (done) => done }),
-    Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => `timed out waiting until ${what}` })
-  )
+
+// The embedded database starts before the test, not in it.
+const pglite = fileClient(PgliteClient.layer())
+beforeAll(() => pglite.start(), startupTimeout)
+afterAll(() => pglite.dispose())
+
+const servicesIn = (schema: string) =>
+  Layer.mergeAll(PostgresCheckpointStore.layer({ schema }), PostgresGenerations.layer({ schema }))
 
 const backends = [
-  { name: "PGlite", available: true, schema: "event_store", layer: () => PgliteEventStore.layer() },
+  {
+    name: "PGlite",
+    available: true,
+    schema: uniqueSchema("rebuild"),
+    layer: function(this: { readonly schema: string }) {
+      return servicesIn(this.schema).pipe(
+        Layer.provideMerge(PostgresEventStore.layer({ schema: this.schema })),
+        Layer.provideMerge(pglite.layer)
+      )
+    }
+  },
   {
     name: "PostgreSQL",
     available: serverAvailable,
     schema: uniqueSchema("rebuild"),
     layer: function(this: { readonly schema: string }) {
-      return Layer.mergeAll(
-        PostgresCheckpointStore.layer({ schema: this.schema }),
-        PostgresGenerations.layer({ schema: this.schema })
-      ).pipe(Layer.provideMerge(storeLayer(this.schema, 8)))
+      return servicesIn(this.schema).pipe(Layer.provideMerge(storeLayer(this.schema, 8)))
     }
   }
 ] as const
@@ -89,6 +101,6 @@ for (const backend of backends) {
           const oldTables = yield* sql<{ readonly exists: boolean }>`SELECT to_regclass(${`${table}_g1`}) IS NOT NULL AS exists`
           expect(oldTables[0]?.exists).toBe(false)
         }))
-      }).pipe(Effect.provide(backend.layer())), { timeout: 60_000 })
+      }).pipe(Effect.provide(backend.layer())))
   })
 }

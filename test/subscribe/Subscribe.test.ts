@@ -2,16 +2,23 @@
  * Live subscriptions on every backend: catch up, then follow, never ending,
  * each event once and in the order of readAll.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { EventStore } from "../../src/EventStore.js"
 import { MemoryEventStore } from "../../src/memory/index.js"
-import { PgliteEventStore } from "../../src/pglite/index.js"
+import { PgliteClient } from "../../src/pglite/index.js"
+import { PostgresEventStore } from "../../src/postgres/index.js"
 import { serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
+import { fileClient, startupTimeout } from "../support/postgres.js"
+
+// One embedded database for the file, a schema per test.
+const pglite = fileClient(PgliteClient.layer())
+beforeAll(() => pglite.start(), startupTimeout)
+afterAll(() => pglite.dispose())
 
 const backends: ReadonlyArray<{ readonly name: string; readonly available: boolean; readonly store: () => Layer.Layer<EventStore, unknown> }> = [
   { name: "memory", available: true, store: () => MemoryEventStore.layer() },
-  { name: "PGlite", available: true, store: () => PgliteEventStore.layer() },
+  { name: "PGlite", available: true, store: () => PostgresEventStore.layer({ schema: uniqueSchema("sub") }).pipe(Layer.provide(pglite.layer)) },
   { name: "PostgreSQL", available: serverAvailable, store: () => storeLayer(uniqueSchema("sub")) }
 ]
 

@@ -30,36 +30,63 @@ export const redactedUrl = databaseUrl.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:**
  */
 export const isAvailable = async (): Promise<boolean> => serverAvailable
 
+/**
+ * One client (a pool, or an embedded database) for a whole test file: `start`
+ * it in `beforeAll` (with `startupTimeout`) and `dispose` it in `afterAll`.
+ * Starting PGlite costs seconds of CPU (tens of seconds on a busy machine), so
+ * a file starts one and gives each test a schema of its own, and the start is
+ * no test's time.
+ */
+export interface FileClient<A> {
+  /** The client's services; every store built on it shares them. */
+  readonly layer: Layer.Layer<A>
+  readonly start: () => Promise<void>
+  readonly dispose: () => Promise<void>
+  readonly run: <X, E>(effect: Effect.Effect<X, E, A>) => Promise<X>
+}
+
+/** How long a file's client may take to start: PGlite needs up to 20 s on a busy 2-core machine. */
+export const startupTimeout = 180_000
+
+export const fileClient = <A, E>(client: Layer.Layer<A, E>): FileClient<A> => {
+  const runtime = ManagedRuntime.make(client)
+  return {
+    layer: Layer.unwrapEffect(Effect.map(runtime.runtimeEffect, (rt) => Layer.succeedContext(rt.context))).pipe(Layer.orDie),
+    start: () => runtime.runPromise(Effect.void),
+    dispose: () => runtime.dispose(),
+    run: (effect) => runtime.runPromise(effect)
+  }
+}
+
 export interface SchemaFixture extends Backend {
-  /** Drops the schemas this fixture created (unless told not to) and closes the client. */
+  /** Starts the shared client; call in `beforeAll` with `startupTimeout`. */
+  readonly start: () => Promise<void>
+  /** Closes the client (each store's schema is dropped when the store is released). */
   readonly dispose: () => Promise<void>
 }
 
 /**
  * Stores on one shared `SqlClient` (one pool, or one embedded database), each
- * in a schema of its own. Call once per test file; `dispose` it in `afterAll`.
- * An in-memory database goes away as a whole: `dropSchemas: false` saves the work.
+ * in a schema of its own, dropped when the case's store is released (so that
+ * the file's end has nothing left to do). Call once per test file; `start` it
+ * in `beforeAll` and `dispose` it in `afterAll`. An in-memory database goes
+ * away as a whole: `dropSchemas: false` saves the work.
  */
 export const makeSchemaFixture = (
   name: string,
   sqlClient: Layer.Layer<SqlClient.SqlClient, unknown>,
   options?: { readonly dropSchemas?: boolean | undefined }
 ): SchemaFixture => {
-  const runtime = ManagedRuntime.make(sqlClient)
-  const client = Layer.unwrapEffect(Effect.map(runtime.runtimeEffect, (rt) => Layer.succeedContext(rt.context)))
-  const schemas: Array<string> = []
-  const dropSchemas = Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    for (const schema of schemas.splice(0)) {
-      yield* sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`
-    }
-  })
+  const shared = fileClient(sqlClient)
+  const dropSchema = (schema: string) =>
+    Layer.scopedDiscard(Effect.addFinalizer(() =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(Effect.orDie)
+    ))
   return {
     name,
     makeStore: ({ maxEventBytes }) =>
       Layer.unwrapEffect(Effect.sync(() => {
         const schema = `conf_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
-        schemas.push(schema)
         // Ages the stored events by rewriting recorded_at, with the rewrite permission maintenance uses.
         const aging = Layer.effect(
           Aging,
@@ -73,13 +100,15 @@ export const makeSchemaFixture = (
               }))
           }))
         )
-        return Layer.merge(PostgresEventStore.layer({ schema, maxEventBytes }), aging).pipe(Layer.provide(client))
+        const store = Layer.merge(PostgresEventStore.layer({ schema, maxEventBytes }), aging)
+        // Built before the store and so released after it: the drop does not pull
+        // the schema from under the store's own last queries.
+        return store.pipe(Layer.provide(
+          options?.dropSchemas === false ? shared.layer : dropSchema(schema).pipe(Layer.provideMerge(shared.layer))
+        ))
       })),
-    // Nothing to drop when no case ran (say, they were skipped): then the client is never started.
-    dispose: () =>
-      schemas.length > 0 && options?.dropSchemas !== false
-        ? runtime.runPromise(dropSchemas).finally(() => runtime.dispose())
-        : runtime.dispose()
+    start: shared.start,
+    dispose: shared.dispose
   }
 }
 
