@@ -16,6 +16,7 @@ import * as TypedEventStore from "../../src/events/TypedEventStore.js"
 import { MemoryEventStore, MemorySnapshotStore } from "../../src/memory/index.js"
 import { SnapshotStore } from "../../src/SnapshotStore.js"
 import { backends, checkProperty, uniqueStream } from "../events/backends.js"
+import { startupTimeout } from "../support/wait.js"
 import {
   Added,
   Cleared,
@@ -121,7 +122,7 @@ describe("CommandHandler (memory only)", () => {
 
 for (const backend of backends("handler")) {
   describe.skipIf(!backend.available)(`CommandHandler on ${backend.name}`, () => {
-    layer(backend.layer, { timeout: "60 seconds", excludeTestServices: true })((it) => {
+    layer(backend.layer, { timeout: startupTimeout, excludeTestServices: true })((it) => {
       it.effect("loads, decides, appends at the loaded version and returns the new state", () =>
         Effect.gen(function*() {
           const tallies = yield* CommandHandler.make(Tally)

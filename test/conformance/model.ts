@@ -91,7 +91,7 @@ export const modelCases = (backend: Backend, numRuns: number): void => {
       "random appends with random expected versions over three streams agree with a map of stream to version, and readAll lists exactly the successful appends in order",
       { commands: appendCommandsArbitrary },
       ({ commands }) => Effect.provide(run(commands), backend.makeStore(limits)),
-      { timeout: 120_000, fastCheck: { numRuns } }
+      { timeout: 300_000, fastCheck: { numRuns } }
     )
   })
 }

@@ -25,5 +25,5 @@ describe("PgliteEventStore.layer", () => {
       expect(error.field).toBe("events[0]")
       expect((yield* readStream("Order-1")).map((e) => e.data)).toEqual([{ total: 1 }])
       expect(yield* readAll()).toHaveLength(1)
-    }).pipe(Effect.provide(PgliteEventStore.layer({ maxEventBytes: 100 }))), 60_000)
+    }).pipe(Effect.provide(PgliteEventStore.layer({ maxEventBytes: 100 }))), startupTimeout)
 })

@@ -13,6 +13,7 @@ import * as TypedEventStore from "../../src/events/TypedEventStore.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import { deepEquals } from "../../src/testing/internal/equality.js"
 import { backends, checkProperty, uniqueCategory, uniqueStream } from "./backends.js"
+import { startupTimeout } from "../support/wait.js"
 import { OldOrderEvents, OrderCancelled, OrderEvents, OrderPlaced } from "./fixtures.js"
 
 const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
@@ -38,7 +39,7 @@ class Orders extends TypedEventStore.Tag<Orders>()("test/Orders", OrderEvents) {
 
 for (const backend of backends("typed")) {
   describe.skipIf(!backend.available)(`TypedEventStore on ${backend.name}`, () => {
-    layer(backend.layer, { timeout: "60 seconds", excludeTestServices: true })((it) => {
+    layer(backend.layer, { timeout: startupTimeout, excludeTestServices: true })((it) => {
       it.effect("rows stored at versions 1, 2 and 3 read back in the current shape, by readStream and readAll", () =>
         Effect.gen(function*() {
           const store = yield* EventStore

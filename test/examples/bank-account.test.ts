@@ -26,6 +26,7 @@ import { EventStore } from "../../src/EventStore.js"
 import * as TypedEventStore from "../../src/events/TypedEventStore.js"
 import { DeciderSpecification, Properties } from "../../src/testing/index.js"
 import { backends, checkProperty, uniqueStream } from "../events/backends.js"
+import { startupTimeout } from "../support/wait.js"
 
 const { given } = DeciderSpecification.make(BankAccount)
 const opened = AccountOpened.make({ owner: "Ada", currency: "EUR" })
@@ -103,7 +104,7 @@ const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.r
 
 for (const backend of backends("bank")) {
   describe.skipIf(!backend.available)(`bank accounts on ${backend.name}`, () => {
-    layer(backend.layer, { timeout: "60 seconds", excludeTestServices: true })((it) => {
+    layer(backend.layer, { timeout: startupTimeout, excludeTestServices: true })((it) => {
       it.effect("an account opened in 2023 (version 1 events) is handled today", () =>
         Effect.gen(function*() {
           const store = yield* EventStore

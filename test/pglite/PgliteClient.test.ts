@@ -12,6 +12,7 @@ import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as PgliteClient from "../../src/pglite/PgliteClient.js"
+import { patience, startupTimeout } from "../support/wait.js"
 
 const labels = (table: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -34,12 +35,12 @@ const awaitListening = (channel: string) =>
     sql<{ readonly channel: string }>`SELECT pg_listening_channels() AS channel`.pipe(
       Effect.filterOrFail((rows) => rows.some((row) => row.channel === channel)),
       Effect.retry(Schedule.spaced("5 millis")),
-      Effect.timeout("5 seconds")
+      Effect.timeout(patience)
     ))
 
 class Boom extends Error {}
 
-layer(PgliteClient.layer(), { timeout: "60 seconds", excludeTestServices: true })("PgliteClient", (it) => {
+layer(PgliteClient.layer(), { timeout: startupTimeout, excludeTestServices: true })("PgliteClient", (it) => {
   describe("statements", () => {
     it.effect("compiles SQL as @effect/sql-pg does", () =>
       Effect.gen(function*() {
@@ -123,7 +124,7 @@ layer(PgliteClient.layer(), { timeout: "60 seconds", excludeTestServices: true }
           Stream.mapEffect((row) => sql<{ readonly m: number }>`SELECT ${row.n}::int * 2 AS m`),
           Stream.map((rows) => rows.map((row) => row.m)),
           Stream.runCollect,
-          Effect.timeout("5 seconds")
+          Effect.timeout(patience)
         )
         expect(Array.from(doubled).flat()).toEqual([2, 4, 6])
       }))
@@ -208,7 +209,7 @@ layer(PgliteClient.layer(), { timeout: "60 seconds", excludeTestServices: true }
         yield* Fiber.interrupt(waiting)
         yield* Deferred.succeed(finish, undefined)
         yield* Fiber.join(transaction)
-        yield* log("interrupted_log", "next").pipe(Effect.timeout("5 seconds"))
+        yield* log("interrupted_log", "next").pipe(Effect.timeout(patience))
         expect(yield* labels("interrupted_log")).toEqual(["next"])
       }))
 
@@ -225,7 +226,7 @@ layer(PgliteClient.layer(), { timeout: "60 seconds", excludeTestServices: true }
         ).pipe(Effect.fork)
         yield* Deferred.await(inserted)
         yield* Fiber.interrupt(transaction)
-        yield* log("interrupted_tx_log", "next").pipe(Effect.timeout("5 seconds"))
+        yield* log("interrupted_tx_log", "next").pipe(Effect.timeout(patience))
         expect(yield* labels("interrupted_tx_log")).toEqual(["next"])
       }))
   })
@@ -243,8 +244,8 @@ layer(PgliteClient.layer(), { timeout: "60 seconds", excludeTestServices: true }
         yield* client`SELECT pg_notify(${"Mixed_Case"}, ${"hello"})`
         yield* client`SELECT pg_notify(${"mixed_case"}, ${"other channel"})`
         yield* client`SELECT pg_notify(${"Mixed_Case"}, ${""})`
-        expect(yield* Queue.take(received).pipe(Effect.timeout("5 seconds"))).toBe("hello")
-        expect(yield* Queue.take(received).pipe(Effect.timeout("5 seconds"))).toBe("")
+        expect(yield* Queue.take(received).pipe(Effect.timeout(patience))).toBe("hello")
+        expect(yield* Queue.take(received).pipe(Effect.timeout(patience))).toBe("")
         yield* Fiber.interrupt(listener)
         const channels = yield* client<{ readonly channel: string }>`SELECT pg_listening_channels() AS channel`
         expect(channels).toEqual([])
@@ -268,7 +269,7 @@ layer(PgliteClient.layer(), { timeout: "60 seconds", excludeTestServices: true }
           yield* Effect.sleep("20 millis")
           expect(yield* Queue.size(received)).toBe(0)
         }))
-        expect(yield* Queue.take(received).pipe(Effect.timeout("5 seconds"))).toBe("committed")
+        expect(yield* Queue.take(received).pipe(Effect.timeout(patience))).toBe("committed")
         yield* Effect.sleep("20 millis")
         expect(yield* Queue.size(received)).toBe(0)
       }))
@@ -294,5 +295,5 @@ describe("PgliteClient with a data directory", () => {
 
       yield* withDatabase(Effect.zipRight(createLog("persisted_log"), log("persisted_log", "kept")))
       expect(yield* withDatabase(labels("persisted_log"))).toEqual(["kept"])
-    }), 60_000)
+    }), 2 * startupTimeout)
 })

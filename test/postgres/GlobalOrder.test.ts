@@ -4,10 +4,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Chunk, Deferred, Duration, Effect, Fiber, Option, Random, Ref, Schedule, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Fiber, Option, Random, Ref, Stream } from "effect"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import { EventStore } from "../../src/EventStore.js"
 import { serverAvailable, storeLayer, uniqueSchema } from "./support.js"
+import { eventually, patience } from "../support/wait.js"
 
 const readAllFrom = (from: bigint) =>
   Effect.flatMap(EventStore, (store) => Stream.runCollect(store.readAll({ from, batchSize: 100 }))).pipe(
@@ -80,7 +81,7 @@ describe.skipIf(!serverAvailable)("global order on PostgreSQL", () => {
       yield* Deferred.await(started)
       const appended = yield* store.append("free-1", [{ eventType: "E", data: 1 }])
       // Bounded only so that a regression fails instead of hanging: the read must not wait for `unrelated`.
-      const events = yield* readAllFrom(0n).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => "stalled" }))
+      const events = yield* readAllFrom(0n).pipe(Effect.timeoutFail({ duration: patience, onTimeout: () => "stalled" }))
       expect(events.map((e) => e.position)).toEqual(appended.positions)
       yield* Deferred.succeed(release, "rollback")
       yield* Fiber.await(unrelated)
@@ -212,13 +213,10 @@ describe.skipIf(!serverAvailable)("global order on PostgreSQL", () => {
       expect(expected).toHaveLength(yield* Ref.get(committed))
       for (const { fiber, received } of subscribers) {
         // Bounded only so that a lost event fails the test instead of hanging it.
-        yield* Ref.get(received).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (all) => all.length >= expected.length }),
-          Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => "subscriber fell behind" })
-        )
+        yield* eventually(Effect.map(Ref.get(received), (all) => all.length >= expected.length), "the subscriber has them all")
         yield* Effect.sleep(Duration.millis(100))
         expect(yield* Ref.get(received)).toEqual(expected)
         yield* Fiber.interrupt(fiber)
       }
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("go_live"), 20))), { timeout: 60_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("go_live"), 20))))
 })

@@ -8,11 +8,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Chunk, Deferred, Duration, Effect, Either, Fiber, Option, Random, Ref, Schedule, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Either, Fiber, Option, Random, Ref, Stream } from "effect"
 import type { AppendResult } from "../../src/EventStore.js"
 import { EventStore } from "../../src/EventStore.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import { serverAvailable, storeLayer, uniqueSchema } from "./support.js"
+import { eventually } from "../support/wait.js"
 
 const appenders = 16
 const rounds = 6
@@ -93,7 +94,7 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
         expect(recreated.streamVersion).toBe(wins.length + 2)
         expect(versionsOf(yield* collect(store.readStream(streamId)))).toEqual([wins.length + 2])
       }
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_delete"), 20))), { timeout: 60_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_delete"), 20))))
 
   it.live("a delete at an expected version racing 16 appends: it wins only before every append, and then they recreate the stream", () =>
     Effect.gen(function*() {
@@ -126,7 +127,7 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
       }
       // Not asserted (timing decides), only reported when it helps to read a failure.
       yield* Effect.logDebug(`the delete won ${deleted} of ${rounds * 2} rounds`)
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_delete_expected"), 20))), { timeout: 60_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_delete_expected"), 20))))
 
   it.live("16 appends racing a tombstone: each committed before it or failed with StreamDeleted; none after it", () =>
     Effect.gen(function*() {
@@ -146,7 +147,7 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
           _tag: "StreamDeleted"
         })
       }
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_tombstone"), 20))), { timeout: 60_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_tombstone"), 20))))
 
   it.live("16 appends racing an archive: all succeed, the archive holds a prefix of versions, readStream has each event once", () =>
     Effect.gen(function*() {
@@ -164,7 +165,7 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
         const everything = yield* collect(store.readAll({ includeArchived: true, filter: { streamIds: [streamId] } }))
         expect(versionsOf(everything)).toEqual(range(1, appenders + 1))
       }
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_archive"), 20))), { timeout: 60_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_archive"), 20))))
 
   it.live("16 appends racing an erasure: the erased events are exactly the ones stored before it, a prefix of versions", () =>
     Effect.gen(function*() {
@@ -179,7 +180,7 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
         expect(read.map((e) => e.erasedAt !== undefined)).toEqual(range(1, appenders + 1).map((v) => v <= erased))
         for (const e of read) expect(e.data === null).toBe(e.erasedAt !== undefined)
       }
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_erase"), 20))), { timeout: 60_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_erase"), 20))))
 
   it.live("16 appends racing a scavenge of a maxCount stream: no errors, and afterwards only the newest events are stored", () =>
     Effect.gen(function*() {
@@ -200,7 +201,7 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
           last
         ])
       }
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_scavenge"), 20))), { timeout: 60_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_scavenge"), 20))))
 
   it.live("a reader of the global log waits for an archive in flight, then sees each event once: in the archive, not the hot log", () =>
     Effect.gen(function*() {
@@ -225,7 +226,7 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
       expect(yield* Fiber.join(archiving)).toEqual({ archived: 2 })
       expect(yield* Fiber.join(reader)).toEqual(before)
       expect((yield* collect(store.readAll())).map((e) => e.streamId)).toEqual(["Order-2"])
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_archive_wait"), 6))), { timeout: 30_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_archive_wait"), 6))))
 
   it.live("subscribers with includeArchived get every event once and in order while 8 writers append and streams are archived", () =>
     Effect.gen(function*() {
@@ -262,20 +263,22 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
       const expected = yield* collect(store.readAll({ includeArchived: true }))
       expect(expected).toHaveLength(8 * 40)
       for (const { all, fiber } of withArchive) {
-        yield* Ref.get(all).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (events) => events.length >= expected.length }),
-          Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => "subscriber fell behind" })
-        )
+        yield* eventually(Effect.map(Ref.get(all), (events) => events.length >= expected.length), "the subscriber has them all")
         yield* Effect.sleep(Duration.millis(100))
         expect((yield* Ref.get(all)).map((e) => e.eventId)).toEqual(expected.map((e) => e.eventId))
         yield* Fiber.interrupt(fiber)
       }
       // The hot-only subscriber got a subsequence, in order, that includes every event still in the hot log.
-      yield* Effect.sleep(Duration.millis(200))
+      const stillHot = (yield* collect(store.readAll())).map((e) => e.position)
+      yield* eventually(
+        Effect.map(Ref.get(hotOnly.all), (events) => {
+          const seen = new Set(events.map((e) => e.position))
+          return stillHot.every((position) => seen.has(position))
+        }),
+        "the hot-only subscriber has every event still in the hot log"
+      )
       const hot = (yield* Ref.get(hotOnly.all)).map((e) => e.position)
       yield* Fiber.interrupt(hotOnly.fiber)
       for (let i = 1; i < hot.length; i++) expect(hot[i]! > hot[i - 1]!).toBe(true)
-      const seen = new Set(hot)
-      for (const e of yield* collect(store.readAll())) expect(seen.has(e.position)).toBe(true)
-    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_follow"), 20))), { timeout: 90_000 })
+    }).pipe(Effect.provide(storeLayer(uniqueSchema("lc_follow"), 20))))
 })

@@ -9,19 +9,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Migrator from "@effect/sql/Migrator"
-import { Context, Duration, Effect, Exit, Layer, Logger, Option, Ref, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Logger, Option, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import { HotStandby, type StoreError } from "../../src/Errors.js"
 import { EventStore } from "../../src/EventStore.js"
 import { PostgresCheckpointStore, PostgresEventStore, Wakeups } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
 import { caughtUp, clientLayer, loadBalancer, standbyAvailable, standbyUrl } from "../support/standby.js"
+import { eventually as waitUntil, patience } from "../support/wait.js"
 import { databaseUrl, uniqueSchema } from "./support.js"
-
-const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, what: string) =>
-  check.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (done) => done }),
-    Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => `timed out waiting until ${what}` })
-  )
 
 /** The `SqlClient` of a new pool on `url`, for the scope. */
 const clientOn = (url: string) =>
@@ -156,7 +151,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       const restarting = yield* runner.state.changes.pipe(
         Stream.filter((state) => state._tag === "Restarting" && state.reason.includes("hot standby")),
         Stream.runHead,
-        Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => "the runner never reported the standby" })
+        Effect.timeoutFail({ duration: patience, onTimeout: () => "the runner never reported the standby" })
       )
       expect(Option.isSome(restarting)).toBe(true)
       refusedOnStandby(yield* Effect.flip(runner.status))

@@ -12,15 +12,22 @@ import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
 import { PostgresCheckpointStore } from "../../src/postgres/index.js"
 import { databaseUrl, serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
-import { amountOf, appliedCount, createTables, leaseTtl, type LockKind, projectionName, readBack, retryInterval } from "./readModel.js"
+import { amountOf, appliedCount, createTables, type LockKind, projectionName, readBack } from "./readModel.js"
+import { patience, reaches } from "../support/wait.js"
 import * as Workers from "./workers.js"
 
-/** A worker needs a few seconds to start (Node, tsx, Effect), more on a busy machine. */
-const startupTimeout = Duration.seconds(30)
+/**
+ * A worker needs a few seconds to start (Node, tsx, Effect), and up to a minute
+ * on a busy 2-core machine.
+ */
+const startupTimeout = Duration.seconds(120)
 
-/** A standby notices a dead holder's lock within `retryInterval` (advisory) or once its lease ran out (lease). */
-const takeoverTimeout = (lock: LockKind) =>
-  Duration.sum(Duration.seconds(3), lock === "lease" ? Duration.sum(leaseTtl, retryInterval) : retryInterval)
+/**
+ * A standby notices a dead holder's lock within `retryInterval` (advisory) or
+ * once its lease ran out (lease): the measured takeovers are reported, and only
+ * a standby that never takes over fails the test.
+ */
+const takeoverTimeout = patience
 
 /** The test's own connections: the store (migrated into a fresh schema, dropped at the end) and the checkpoints. */
 const testLayer = (schema: string) => PostgresCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(storeLayer(schema, 4)))
@@ -61,11 +68,7 @@ const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, timeout: Duration.
 const expectCompleteReadModel = (schema: string) =>
   Effect.gen(function*() {
     const events = yield* allEvents
-    yield* waitUntil(
-      Effect.map(appliedCount(schema), (count) => count >= events.length),
-      Duration.seconds(30),
-      `the read model holds all ${events.length} events`
-    )
+    yield* reaches(appliedCount(schema), events.length, `the read model holds all ${events.length} events`)
     const model = yield* readBack(schema)
     const deliveredTwice = model.deliveries.filter((position, i) => model.deliveries[i - 1] === position)
     expect(deliveredTwice, "positions with more than one committed delivery").toEqual([])
@@ -173,10 +176,10 @@ describe.skipIf(!serverAvailable)("projection workers SIGKILLed on PostgreSQL", 
           for (let round = 0; round < 3; round++) {
             yield* roles(pair, startupTimeout)
             yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(200, 1000)))
-            const [active, standby] = yield* roles(pair, Duration.seconds(10))
+            const [active, standby] = yield* roles(pair, patience)
             const killedAt = yield* Clock.currentTimeMillis
             yield* active.kill
-            yield* standby.awaitState("ACTIVE", takeoverTimeout(lock))
+            yield* standby.awaitState("ACTIVE", takeoverTimeout)
             takeovers.push((yield* Clock.currentTimeMillis) - killedAt)
             pair = [standby, yield* workers.start]
           }
@@ -185,7 +188,7 @@ describe.skipIf(!serverAvailable)("projection workers SIGKILLed on PostgreSQL", 
           console.info(`${lock} lock: ${summary}; takeovers in ${takeovers.join(", ")} ms`)
         }).pipe(Effect.scoped, Effect.provide(testLayer(schema)))
       },
-      { timeout: 90_000 }
+      { timeout: 600_000 }
     )
   }
 
@@ -208,6 +211,6 @@ describe.skipIf(!serverAvailable)("projection workers SIGKILLed on PostgreSQL", 
         console.info(`one worker, restarted: ${yield* expectSoundEnd(schema, workers.all)}`)
       }).pipe(Effect.scoped, Effect.provide(testLayer(schema)))
     },
-    { timeout: 90_000 }
+    { timeout: 600_000 }
   )
 })

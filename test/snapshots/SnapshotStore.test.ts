@@ -8,13 +8,14 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import { loadSnapshot, saveSnapshot, SnapshotStore } from "../../src/SnapshotStore.js"
 import { backends, uniqueStream } from "../events/backends.js"
+import { startupTimeout } from "../support/wait.js"
 
 const Counter = Schema.Struct({ count: Schema.Int, since: Schema.Date })
 const CounterV2 = Schema.Struct({ total: Schema.Int })
 
 for (const backend of backends("snapshots")) {
   describe.skipIf(!backend.available)(`SnapshotStore on ${backend.name}`, () => {
-    layer(backend.layer, { timeout: "60 seconds", excludeTestServices: true })((it) => {
+    layer(backend.layer, { timeout: startupTimeout, excludeTestServices: true })((it) => {
       it.effect("loads what was saved, and none for a stream without a snapshot", () =>
         Effect.gen(function*() {
           const snapshots = yield* SnapshotStore

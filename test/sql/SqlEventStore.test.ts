@@ -12,6 +12,7 @@ import { EventStore } from "../../src/EventStore.js"
 import { PgliteClient } from "../../src/pglite/index.js"
 import { Migrations, PostgresEventStore } from "../../src/postgres/index.js"
 import { pgLayer, serverAvailable, uniqueSchema } from "../postgres/support.js"
+import { startupTimeout } from "../support/wait.js"
 
 /** A store in a fresh schema of the shared database, dropped afterwards. */
 const storeIn = (schema: string) =>
@@ -31,7 +32,7 @@ const backends = [
 
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`SQL store on ${backend.name}`, () => {
-    layer(backend.client, { timeout: "60 seconds" })((it) => {
+    layer(backend.client, { timeout: startupTimeout })((it) => {
       it.effect("an append inside the caller's transaction commits with the caller's writes", () => {
         const schema = uniqueSchema("tx_commit")
         return withStore(schema, Effect.gen(function*() {

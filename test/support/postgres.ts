@@ -12,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import { PostgresEventStore } from "../../src/postgres/index.js"
 import { databaseUrl, serverAvailable } from "../postgres/support.js"
 import { Aging, type Backend } from "./Harness.js"
+export { startupTimeout } from "./wait.js"
 
 const clientLayer = PgClient.layer({
   url: Redacted.make(databaseUrl),
@@ -44,9 +45,6 @@ export interface FileClient<A> {
   readonly dispose: () => Promise<void>
   readonly run: <X, E>(effect: Effect.Effect<X, E, A>) => Promise<X>
 }
-
-/** How long a file's client may take to start: PGlite needs up to 20 s on a busy 2-core machine. */
-export const startupTimeout = 180_000
 
 export const fileClient = <A, E>(client: Layer.Layer<A, E>): FileClient<A> => {
   const runtime = ManagedRuntime.make(client)

@@ -16,6 +16,7 @@ import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { databaseUrl, serverAvailable } from "../postgres/support.js"
+import { patience } from "./wait.js"
 
 /** The standby's URL: `DATABASE_URL` on port 5434 unless `STANDBY_DATABASE_URL` says otherwise. */
 export const standbyUrl: string = process.env.STANDBY_DATABASE_URL ?? (() => {
@@ -81,7 +82,7 @@ export const caughtUp = (primary: SqlClient.SqlClient, standby: SqlClient.SqlCli
     yield* standby<{ readonly replayed: boolean }>`SELECT pg_last_wal_replay_lsn() >= ${lsn}::pg_lsn AS replayed`.pipe(
       Effect.map(([replay]) => replay?.replayed === true),
       Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (replayed) => replayed }),
-      Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => `the standby did not replay up to ${lsn} in 60 s` })
+      Effect.timeoutFail({ duration: patience, onTimeout: () => `the standby did not replay up to ${lsn} in time` })
     )
   })
 

@@ -7,6 +7,12 @@
  */
 import { Duration, Effect, Schedule } from "effect"
 
+/**
+ * How long (in milliseconds) a file's shared client may take to start, in
+ * `beforeAll` or an `it.layer`: PGlite took up to 20 s on a busy 2-core machine.
+ */
+export const startupTimeout = 180_000
+
 /** How long to wait for a condition before calling it a failure. */
 export const patience: Duration.Duration = Duration.seconds(60)
 
@@ -32,3 +38,33 @@ export const eventually = <E, R>(
       onTimeout: () => new Error(`timed out after ${Duration.format(timeout)} waiting until ${what}`)
     })
   )
+
+/**
+ * Succeeds once `progress` reaches `target`; fails only when it stops moving
+ * for `stall` (default `patience`). For work whose total time grows with the
+ * machine's load (a read model catching up with thousands of events): a limit
+ * on the whole would be a guess, a limit on standing still is not.
+ */
+export const reaches = <E, R>(
+  progress: Effect.Effect<number, E, R>,
+  target: number,
+  what: string,
+  stall: Duration.DurationInput = patience
+): Effect.Effect<void, E | Error, R> =>
+  Effect.gen(function*() {
+    let last = -1
+    let movedAt = Date.now()
+    while (true) {
+      const value = yield* progress
+      if (value >= target) return
+      if (value !== last) {
+        last = value
+        movedAt = Date.now()
+      } else if (Date.now() - movedAt > Duration.toMillis(stall)) {
+        return yield* Effect.fail(
+          new Error(`${what}: stuck at ${value} of ${target} for ${Duration.format(stall)}`)
+        )
+      }
+      yield* Effect.sleep(Duration.millis(100))
+    }
+  })
