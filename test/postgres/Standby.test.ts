@@ -49,13 +49,39 @@ const seed = (primary: SqlClient.SqlClient, schema: string, count: number) =>
 const dropSchema = (primary: SqlClient.SqlClient, schema: string) =>
   Effect.addFinalizer(() => primary`DROP SCHEMA IF EXISTS ${primary(schema)} CASCADE`.pipe(Effect.orDie))
 
+/**
+ * Pools on the primary and on the standby, a load balancer in front of the
+ * primary with a pool behind it, and a schema of its own, dropped at the end.
+ */
+const setup = (prefix: string) =>
+  Effect.gen(function*() {
+    const primary = yield* clientOn(databaseUrl)
+    const standby = yield* clientOn(standbyUrl)
+    const balancer = yield* loadBalancer(databaseUrl)
+    const schema = uniqueSchema(prefix)
+    yield* dropSchema(primary, schema)
+    const behind = yield* clientOn(balancer.url)
+    return { primary, standby, balancer, behind, schema }
+  })
+
+/** The balancer fails over to the standby once it has every event; returns when the pool behind it reaches the standby. */
+const failOver = ({ balancer, behind, primary, standby }: Effect.Effect.Success<ReturnType<typeof setup>>) =>
+  Effect.gen(function*() {
+    yield* caughtUp(primary, standby)
+    yield* balancer.switchTo(standbyUrl)
+    yield* waitUntil(
+      behind<{ readonly standby: boolean }>`SELECT pg_is_in_recovery() AS standby`.pipe(
+        Effect.map(([row]) => row?.standby === true),
+        Effect.orElseSucceed(() => false)
+      ),
+      "the pool's connections reach the standby"
+    )
+  })
+
 describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:@/]*@/, ":***@")})`, () => {
   it.live("the store does not open on a standby, migrating or not; on the primary it does", () =>
     Effect.gen(function*() {
-      const primary = yield* clientOn(databaseUrl)
-      const standby = yield* clientOn(standbyUrl)
-      const schema = uniqueSchema("standby_open")
-      yield* dropSchema(primary, schema)
+      const { primary, schema, standby } = yield* setup("standby_open")
       yield* seed(primary, schema, 3)
       yield* caughtUp(primary, standby)
 
@@ -77,12 +103,8 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
 
   it.live("once its connections land on a standby, every read of the global log fails and emits nothing; appends fail too", () =>
     Effect.gen(function*() {
-      const primary = yield* clientOn(databaseUrl)
-      const standby = yield* clientOn(standbyUrl)
-      const balancer = yield* loadBalancer(databaseUrl)
-      const schema = uniqueSchema("standby_reads")
-      yield* dropSchema(primary, schema)
-      const behind = yield* clientOn(balancer.url)
+      const servers = yield* setup("standby_reads")
+      const { behind, schema } = servers
       const store = yield* Layer.build(PostgresEventStore.layer({ schema })).pipe(
         Effect.map(Context.get(EventStore)),
         Effect.provideService(SqlClient.SqlClient, behind)
@@ -97,15 +119,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       expect((yield* Stream.runCollect(store.subscribe().pipe(Stream.take(5)))).length).toBe(5)
 
       // The balancer fails over to the standby, which has every event.
-      yield* caughtUp(primary, standby)
-      yield* balancer.switchTo(standbyUrl)
-      yield* waitUntil(
-        behind<{ readonly standby: boolean }>`SELECT pg_is_in_recovery() AS standby`.pipe(
-          Effect.map(([row]) => row?.standby === true),
-          Effect.orElseSucceed(() => false)
-        ),
-        "the pool's connections reach the standby"
-      )
+      yield* failOver(servers)
 
       const read = yield* drain(store.readAll())
       expect(read.emitted).toEqual([])
@@ -127,13 +141,9 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
 
   it.live("a projection stands still on a standby, showing why, and resumes exactly once on the primary", () =>
     Effect.gen(function*() {
-      const primary = yield* clientOn(databaseUrl)
-      const standby = yield* clientOn(standbyUrl)
-      const balancer = yield* loadBalancer(databaseUrl)
-      const schema = uniqueSchema("standby_projection")
-      yield* dropSchema(primary, schema)
+      const servers = yield* setup("standby_projection")
+      const { balancer, behind, primary, schema } = servers
       yield* seed(primary, schema, 4)
-      const behind = yield* clientOn(balancer.url)
       const services = yield* Layer.build(
         Layer.merge(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema }))
       ).pipe(Effect.provideService(SqlClient.SqlClient, behind))
@@ -146,8 +156,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       const runner = yield* Projection.start(projection).pipe(Effect.provide(services))
       yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 4), "the projection applied the history")
 
-      yield* caughtUp(primary, standby)
-      yield* balancer.switchTo(standbyUrl)
+      yield* failOver(servers)
       const restarting = yield* runner.state.changes.pipe(
         Stream.filter((state) => state._tag === "Restarting" && state.reason.includes("hot standby")),
         Stream.runHead,
@@ -172,10 +181,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
 
   it.live("the wake-up poller reads nothing on a standby: it reports the refusal once", () =>
     Effect.gen(function*() {
-      const primary = yield* clientOn(databaseUrl)
-      const standby = yield* clientOn(standbyUrl)
-      const schema = uniqueSchema("standby_poll")
-      yield* dropSchema(primary, schema)
+      const { primary, schema, standby } = yield* setup("standby_poll")
       yield* seed(primary, schema, 1)
       yield* caughtUp(primary, standby)
 
