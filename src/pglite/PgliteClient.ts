@@ -121,6 +121,13 @@ export const make = Effect.fnUntraced(function*(
     params: ReadonlyArray<unknown>,
     options?: QueryOptions
   ): Effect.Effect<ReadonlyArray<Results<A>>, SqlError> =>
+    Effect.ensuring(statement<A>(sql, params, options), yieldToEventLoop)
+
+  const statement = <A>(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    options?: QueryOptions
+  ): Effect.Effect<ReadonlyArray<Results<A>>, SqlError> =>
     Effect.tryPromise({
       // As node-postgres does, a statement without parameters goes over the
       // simple query protocol and may hold several statements (a migration
@@ -213,6 +220,18 @@ export const make = Effect.fnUntraced(function*(
     })
 
   return Object.assign(client, { pglite, listen })
+})
+
+/**
+ * PGlite runs a statement synchronously and answers on the microtask queue, so
+ * a run of statements (a catch-up, a migration, a test suite) would keep Node's
+ * event loop from every timer and I/O callback until it ends: an HTTP server in
+ * the same process, timeouts, the subscription poller. One turn of the loop
+ * after each statement (`setImmediate`, a few microseconds) keeps them going.
+ */
+const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
 })
 
 /**

@@ -130,6 +130,22 @@ layer(PgliteClient.layer(), { timeout: startupTimeout, excludeTestServices: true
       }))
   })
 
+  describe("the event loop", () => {
+    it.effect("a run of statements leaves it free: a timer set before the run fires before the run ends", () =>
+      Effect.gen(function*() {
+        yield* createLog("event_loop_log")
+        // PGlite answers on the microtask queue; without a turn of the event loop
+        // between statements, no timer or I/O callback could run until the end.
+        let fired = false
+        const timer = setTimeout(() => {
+          fired = true
+        }, 0)
+        for (let i = 0; i < 200; i++) yield* log("event_loop_log", `entry-${i}`)
+        clearTimeout(timer)
+        expect(fired).toBe(true)
+      }))
+  })
+
   describe("transactions", () => {
     it.effect("commit on success and roll back on failure", () =>
       Effect.gen(function*() {
