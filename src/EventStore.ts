@@ -8,6 +8,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
 import type {
   ConcurrencyError,
@@ -93,7 +94,8 @@ export interface ReadAllOptions {
 export interface SubscribeOptions {
   /**
    * The first global position to deliver (inclusive, default the start of the
-   * log), or `"end"` for only what is appended after the subscription starts.
+   * log), or `"end"` for only what is appended after the subscription starts
+   * (after its first successful read, if the database cannot be reached at first).
    * To resume after a checkpoint `c`, pass `c + 1n`.
    */
   readonly from?: bigint | "end" | undefined
@@ -102,6 +104,18 @@ export interface SubscribeOptions {
   readonly filter?: EventFilter | undefined
   /** Also the events of archived streams, in their places (default false: the hot log only). */
   readonly includeArchived?: boolean | undefined
+  /**
+   * When a read fails (a lost connection, a server restart, a failover), the
+   * subscription retries it on this schedule, from the position it has
+   * reached: nothing is skipped or delivered twice. The schedule starts afresh
+   * after every successful read; once it stops, the stream fails with the
+   * `StoreError`. Each retry is logged as a warning.
+   *
+   * Default: retry forever, backing off exponentially from 100 ms to at most
+   * 5 seconds (with jitter). `Schedule.stop` ends the stream at the first
+   * failure; `Schedule.recurs(5)` after six failed reads in a row.
+   */
+  readonly retry?: Schedule.Schedule<unknown, StoreError> | undefined
 }
 
 /**
@@ -304,7 +318,10 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
    * The global log from a position, caught up and then live: it never ends on
    * its own. Every event is delivered once, in the order of `readAll`; there
    * is no seam between catching up and following, because both are the same
-   * reads up to the settled horizon.
+   * reads up to the settled horizon. A failed read (a lost connection, a
+   * server restart) is retried from where the subscription stands, on the
+   * `retry` schedule (by default forever); the stream fails with the
+   * `StoreError` only once that schedule gives up.
    */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
   /**

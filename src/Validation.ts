@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { InvalidInput } from "./Errors.js"
 import type { EventData } from "./EventData.js"
 import type {
@@ -457,6 +458,19 @@ export const defaultBatchSize = 500
 export const maxBatchSize = 10_000
 
 /**
+ * How `subscribe` retries a failed read unless told otherwise: forever,
+ * backing off exponentially from 100 ms to at most 5 seconds, with jitter so
+ * that the subscribers of a restarted server do not all come back at once.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSubscribeRetry: Schedule.Schedule<unknown> = Schedule.exponential(Duration.millis(100)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(5))),
+  Schedule.jittered
+)
+
+/**
  * Read options with their defaults resolved and checked.
  *
  * @since 0.1.0
@@ -537,7 +551,8 @@ export const subscribeOptions = (options: SubscribeOptions | undefined) =>
       : position("from", options.from),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
     filter: eventFilter(options?.filter),
-    includeArchived: includeArchived(options?.includeArchived)
+    includeArchived: includeArchived(options?.includeArchived),
+    retry: Effect.succeed(options?.retry ?? defaultSubscribeRetry)
   })
 
 /**

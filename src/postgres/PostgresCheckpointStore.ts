@@ -13,6 +13,8 @@ import { CheckpointConflict, CheckpointStore } from "../CheckpointStore.js"
 import { type InvalidInput, StoreError } from "../Errors.js"
 import * as Validation from "../Validation.js"
 import * as Migrations from "./Migrations.js"
+import * as SqlErrors from "./SqlErrors.js"
+import * as Transaction from "./Transaction.js"
 
 /**
  * @since 0.1.0
@@ -25,11 +27,7 @@ export interface PostgresCheckpointStoreOptions {
   readonly migrate?: boolean | undefined
 }
 
-const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
-
-class CallerError<E> {
-  constructor(readonly error: E) {}
-}
+const { storeError, writeFailed } = SqlErrors
 
 /**
  * @since 0.1.0
@@ -79,7 +77,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           return yield* new CheckpointConflict({ name, expected, actual: BigInt(current?.position ?? "0") })
         }
       }).pipe(
-        Effect.catchTag("SqlError", storeError(`Could not save checkpoint "${name}"`)),
+        Effect.catchTag("SqlError", writeFailed(`Could not save checkpoint "${name}"`)),
         Effect.withSpan("CheckpointStore.save", { attributes: { name, position: position.toString() } })
       )
 
@@ -105,7 +103,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           VALUES (${name}, ${event.position.toString()}, ${event.eventId}, ${event.streamId}, ${event.eventType}, ${error})
           ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`.pipe(
         Effect.asVoid,
-        Effect.catchTag("SqlError", storeError(`Could not park event ${event.eventId} of "${name}"`)),
+        Effect.catchTag("SqlError", writeFailed(`Could not park event ${event.eventId} of "${name}"`)),
         Effect.withSpan("CheckpointStore.park", { attributes: { name } })
       )
 
@@ -137,17 +135,13 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
     const unpark = (name: string, position: bigint) =>
       sql`DELETE FROM ${parkedEvents} WHERE projection = ${name} AND position = ${position.toString()}`.pipe(
         Effect.asVoid,
-        Effect.catchTag("SqlError", storeError(`Could not unpark event at ${position} of "${name}"`))
+        Effect.catchTag("SqlError", writeFailed(`Could not unpark event at ${position} of "${name}"`))
       )
 
     // Only the transaction's own BEGIN / COMMIT failures become a StoreError;
     // the caller's errors (which roll it back) pass through as they are.
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-      sql.withTransaction(Effect.mapError(effect, (error) => new CallerError(error))).pipe(
-        Effect.mapError((error) =>
-          error instanceof CallerError ? error.error : new StoreError({ message: "The checkpoint transaction failed", cause: error })
-        )
-      )
+      Transaction.withTransaction(sql, "The checkpoint transaction failed")(effect)
 
     return CheckpointStore.of({ load, save, lock, park, parked, unpark, transaction })
   })

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import {
   ConcurrencyError,
@@ -48,6 +49,9 @@ import type { RecordedEvent, StreamInfo } from "../RecordedEvent.js"
 import * as Validation from "../Validation.js"
 import * as GlobalOrder from "./GlobalOrder.js"
 import * as Migrations from "./Migrations.js"
+import * as SqlErrors from "./SqlErrors.js"
+import { SqlState } from "./SqlErrors.js"
+import * as Transaction from "./Transaction.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -102,10 +106,7 @@ interface StreamState {
 const liveVersion = (stream: StreamState | undefined): number =>
   stream === undefined || stream.deleted || stream.tombstoned ? 0 : Number(stream.version)
 
-const sqlState = (error: SqlError): { readonly code?: unknown; readonly constraint?: unknown } =>
-  typeof error.cause === "object" && error.cause !== null ? error.cause : {}
-
-const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
+const { storeError } = SqlErrors
 
 /**
  * Builds the store on the `SqlClient` in context. Expects the tables to exist
@@ -203,22 +204,23 @@ export const make = (options?: PostgresEventStoreOptions) =>
         const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         const rows = yield* appendStatement(prepared, batch).pipe(
           Effect.catchTag("SqlError", (error): Effect.Effect<null, ConcurrencyError | DuplicateEventId | StoreError> => {
-            const { code, constraint } = sqlState(error)
+            const code = SqlErrors.sqlStateOf(error)
+            const constraint = SqlErrors.constraintOf(error)
             // A racing append of the same ids got in between our duplicate check and
             // our insert. Outside a transaction we can look again and classify.
-            if (code === "23505" && constraint === "events_event_id_key") {
+            if (code === SqlState.uniqueViolation && constraint === "events_event_id_key") {
               return inTransaction
                 ? Effect.fail(new DuplicateEventId({ streamId, eventId: prepared.events[0].eventId }))
                 : Effect.succeed(null)
             }
-            if (code === "23505" && constraint === "events_stream_version_key") {
+            if (code === SqlState.uniqueViolation && constraint === "events_stream_version_key") {
               return Effect.fail(new ConcurrencyError({ streamId, expected: prepared.expected }))
             }
             // REPEATABLE READ / SERIALIZABLE: the stream row changed since the snapshot.
-            if (code === "40001") {
+            if (code === SqlState.serializationFailure) {
               return Effect.fail(new ConcurrencyError({ streamId, expected: prepared.expected }))
             }
-            return Effect.fail(new StoreError({ message: `Could not append to "${streamId}"`, cause: error }))
+            return SqlErrors.writeFailed(`Could not append to "${streamId}"`)(error)
           })
         )
         if (rows !== null && rows.length === prepared.events.length) {
@@ -333,13 +335,20 @@ export const make = (options?: PostgresEventStoreOptions) =>
     // Catching up and following are one loop: read up to the settled horizon in
     // pages; when there is nothing above it, wait for a wake-up and move the
     // horizon. No switch-over, so nothing is dropped or repeated at the seam.
+    // `cursor` and `horizon` move only once a read succeeded, so a failed step
+    // is retried as it is, from where the subscription stands.
     const subscribe = (subscribeOptions?: SubscribeOptions) =>
       Stream.unwrapScoped(Effect.gen(function*() {
-        const { batchSize, filter, from, includeArchived } = yield* Validation.subscribeOptions(subscribeOptions)
+        const { batchSize, filter, from, includeArchived, retry } = yield* Validation.subscribeOptions(subscribeOptions)
         const nextWakeup = yield* wakeups.register
-        let horizon = yield* globalOrder.settledHorizon
-        let cursor = from === "end" ? horizon + 1n : from
+        let horizon = -1n
+        // For `from: "end"`, unknown until the first horizon has been read.
+        let cursor: bigint | undefined = from === "end" ? undefined : from
         const step = Effect.gen(function*() {
+          if (cursor === undefined) {
+            horizon = yield* globalOrder.settledHorizon
+            cursor = horizon + 1n
+          }
           if (cursor > horizon) {
             horizon = yield* globalOrder.settledHorizon
             if (cursor > horizon) {
@@ -355,7 +364,15 @@ export const make = (options?: PostgresEventStoreOptions) =>
           cursor = page.length < batchSize || last === undefined ? horizon + 1n : last.position + 1n
           return Chunk.unsafeFromArray(page)
         })
-        return Stream.repeatEffectChunk(step)
+        const retrying = retry.pipe(
+          Schedule.intersect(Schedule.identity<StoreError>()),
+          Schedule.onDecision(([, error], decision) =>
+            decision._tag === "Continue"
+              ? Effect.logWarning(`Subscription read failed at position ${cursor ?? "end"}; retrying: ${error.message}`)
+              : Effect.void
+          )
+        )
+        return Stream.repeatEffectChunk(Effect.retry(step, retrying))
       })).pipe(Stream.withSpan("EventStore.subscribe"))
 
     const streamVersion = (streamId: string) =>
@@ -463,7 +480,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           actual: row === undefined ? 0 : Number(row.metadata_version)
         })
       }).pipe(
-        Effect.catchTag("SqlError", storeError(`Could not set the metadata of stream "${streamId}"`)),
+        Effect.catchTag("SqlError", SqlErrors.writeFailed(`Could not set the metadata of stream "${streamId}"`)),
         Effect.withSpan("EventStore.setStreamMetadata", { attributes: { streamId } })
       )
 
@@ -483,8 +500,8 @@ export const make = (options?: PostgresEventStoreOptions) =>
     // event_store.allow_rewrite for this transaction only. The previous value is
     // put back, so that inside a caller's transaction the permission does not
     // outlive the operation.
-    const rewriting = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      sql.withTransaction(Effect.gen(function*() {
+    const rewriting = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
+      Transaction.withTransaction(sql, what)(Effect.gen(function*() {
         const [setting] = yield* sql<{ readonly previous: string | null }>`
           SELECT current_setting('event_store.allow_rewrite', true) AS previous,
                  set_config('event_store.allow_rewrite', 'on', true) AS now`
@@ -493,12 +510,12 @@ export const make = (options?: PostgresEventStoreOptions) =>
         return result
       }))
 
-    const lifecycleError = (what: string, streamId: string) => storeError(`Could not ${what} stream "${streamId}"`)
+    const lifecycleFailure = (what: string, streamId: string) => `Could not ${what} stream "${streamId}"`
 
     const deleteStream = (streamId: string, deleteOptions?: StreamLifecycleOptions) =>
       Effect.gen(function*() {
         const { expected } = yield* Validation.streamLifecycle(streamId, deleteOptions)
-        yield* sql.withTransaction(Effect.gen(function*() {
+        yield* Transaction.withTransaction(sql, lifecycleFailure("delete", streamId))(Effect.gen(function*() {
           const actual = yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
           // Already gone (or never there): nothing to do, as for any stream that does not exist.
           if (actual === 0) return
@@ -508,14 +525,14 @@ export const make = (options?: PostgresEventStoreOptions) =>
             WHERE stream_id = ${streamId}`
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("delete", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("delete", streamId))),
         Effect.withSpan("EventStore.deleteStream", { attributes: { streamId } })
       )
 
     const tombstoneStream = (streamId: string, tombstoneOptions?: StreamLifecycleOptions) =>
       Effect.gen(function*() {
         const { expected } = yield* Validation.streamLifecycle(streamId, tombstoneOptions)
-        yield* sql.withTransaction(Effect.gen(function*() {
+        yield* Transaction.withTransaction(sql, lifecycleFailure("tombstone", streamId))(Effect.gen(function*() {
           // A stream that does not exist gets a row too, so that it can never be created.
           yield* sql`INSERT INTO ${streams} (stream_id, category, version)
             VALUES (${streamId}, ${StreamId.category(streamId)}, 0) ON CONFLICT (stream_id) DO NOTHING`
@@ -523,7 +540,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           yield* sql`UPDATE ${streams} SET tombstoned_at = statement_timestamp() WHERE stream_id = ${streamId}`
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("tombstone", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("tombstone", streamId))),
         Effect.withSpan("EventStore.tombstoneStream", { attributes: { streamId } })
       )
 
@@ -533,10 +550,10 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const archiveStream = (streamId: string, archiveOptions?: StreamLifecycleOptions) =>
       Effect.gen(function*() {
         const { expected } = yield* Validation.streamLifecycle(streamId, archiveOptions)
-        return yield* sql.withTransaction(Effect.gen(function*() {
+        return yield* Transaction.withTransaction(sql, lifecycleFailure("archive", streamId))(Effect.gen(function*() {
           const actual = yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
           if (actual === 0) return { archived: 0 } satisfies ArchiveResult
-          const [moved] = yield* rewriting(sql<{ readonly archived: number }>`
+          const [moved] = yield* rewriting(lifecycleFailure("archive", streamId), sql<{ readonly archived: number }>`
             WITH moved AS (
               DELETE FROM ${events} WHERE stream_id = ${streamId} RETURNING ${storedColumns}
             ), archived AS (
@@ -547,7 +564,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           return { archived: moved?.archived ?? 0 } satisfies ArchiveResult
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("archive", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("archive", streamId))),
         Effect.withSpan("EventStore.archiveStream", { attributes: { streamId } })
       )
 
@@ -563,12 +580,12 @@ export const make = (options?: PostgresEventStoreOptions) =>
                   'correlationId', metadata->'correlationId', 'causationId', metadata->'causationId'))
               WHERE stream_id = ${streamId} AND erased_at IS NULL RETURNING 1
             ) SELECT count(*)::int AS erased FROM erased`.pipe(Effect.map(([row]) => row?.erased ?? 0))
-        return yield* rewriting(Effect.gen(function*() {
+        return yield* rewriting(lifecycleFailure("erase", streamId), Effect.gen(function*() {
           yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
           return { erased: (yield* erase(events)) + (yield* erase(archive)) } satisfies EraseResult
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("erase", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("erase", streamId))),
         Effect.withSpan("EventStore.eraseStream", { attributes: { streamId } })
       )
 
@@ -590,7 +607,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
               ) RETURNING 1
             ) SELECT count(*)::int AS removed FROM removed`.pipe(Effect.map(([row]) => row?.removed ?? 0))
         const batch = (streamId: string) =>
-          rewriting(Effect.gen(function*() {
+          rewriting(`Could not scavenge stream "${streamId}"`, Effect.gen(function*() {
             yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
             const hot = yield* removeFrom(events, streamId, batchSize)
             return hot < batchSize ? hot + (yield* removeFrom(archive, streamId, batchSize - hot)) : hot

@@ -6,15 +6,15 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as os from "node:os"
-import { type InvalidInput, StoreError } from "../Errors.js"
+import type { InvalidInput } from "../Errors.js"
 import { LockLost, RunnerLock } from "../RunnerLock.js"
 import * as Migrations from "./Migrations.js"
+import { storeError } from "./SqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -29,7 +29,6 @@ export interface RunnerLockOptions {
   readonly checkInterval?: Duration.DurationInput | undefined
 }
 
-const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
 
 /**
  * A session-level advisory lock, taken on a connection reserved for it. If the

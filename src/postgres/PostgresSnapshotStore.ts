@@ -14,10 +14,11 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { type InvalidInput, StoreError } from "../Errors.js"
+import type { InvalidInput } from "../Errors.js"
 import { prepareSnapshot, type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
 import * as Validation from "../Validation.js"
 import * as Migrations from "./Migrations.js"
+import { storeError, writeFailed } from "./SqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -56,8 +57,7 @@ export const make = (options?: PostgresSnapshotStoreOptions) =>
             state = EXCLUDED.state,
             saved_at = statement_timestamp()
           WHERE s.schema_version <> EXCLUDED.schema_version OR s.stream_version <= EXCLUDED.stream_version`.pipe(
-          Effect.catchTag("SqlError", (cause) =>
-            new StoreError({ message: `Could not save the snapshot of "${streamId}"`, cause }))
+          Effect.catchTag("SqlError", writeFailed(`Could not save the snapshot of "${streamId}"`))
         )
       }).pipe(Effect.withSpan("SnapshotStore.save", { attributes: { streamId } }))
 
@@ -71,8 +71,7 @@ export const make = (options?: PostgresSnapshotStoreOptions) =>
           readonly saved_at: Date
         }>`SELECT stream_version::text AS stream_version, schema_version, state, saved_at
            FROM ${snapshots} WHERE stream_id = ${streamId}`.pipe(
-          Effect.catchTag("SqlError", (cause) =>
-            new StoreError({ message: `Could not load the snapshot of "${streamId}"`, cause }))
+          Effect.catchTag("SqlError", storeError(`Could not load the snapshot of "${streamId}"`))
         )
         return row === undefined ? Option.none() : Option.some<Snapshot>({
           streamId,

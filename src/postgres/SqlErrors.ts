@@ -1,0 +1,143 @@
+/**
+ * Where a driver error becomes a store error, for every SQL backend: the
+ * SQLSTATE codes the store acts on, and the one mapping from `SqlError` to
+ * `StoreError`, whose message carries the driver's message and the SQLSTATE.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { StoreError } from "../Errors.js"
+
+/**
+ * The SQLSTATE codes the store acts on (PostgreSQL's errcodes appendix).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const SqlState = {
+  /** A unique constraint rejected a row. */
+  uniqueViolation: "23505",
+  /** REPEATABLE READ / SERIALIZABLE: the transaction saw a concurrent change. */
+  serializationFailure: "40001",
+  /** The statement was cancelled (`pg_cancel_backend`, `statement_timeout`, an interrupted query). */
+  queryCanceled: "57014",
+  /** The server ended the session: `pg_terminate_backend` or a fast shutdown. */
+  adminShutdown: "57P01",
+  /** The server is shutting down or restarting after a crash (`crash_shutdown`). */
+  crashShutdown: "57P02",
+  /** The server does not accept connections yet (starting up, recovering). */
+  cannotConnectNow: "57P03"
+} as const
+
+const sqlStatePattern = /^[0-9A-Z]{5}$/
+
+const fieldOf = (error: SqlError, field: string): unknown =>
+  typeof error.cause === "object" && error.cause !== null && field in error.cause
+    ? (error.cause as Record<string, unknown>)[field]
+    : undefined
+
+/**
+ * The SQLSTATE of the server's answer, if the server answered: node-postgres
+ * and PGlite both put it in `cause.code` (where Node's socket errors put
+ * `ECONNREFUSED` and the like, which are not SQLSTATEs).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const sqlStateOf = (error: SqlError): string | undefined => {
+  const code = fieldOf(error, "code")
+  return typeof code === "string" && sqlStatePattern.test(code) ? code : undefined
+}
+
+/**
+ * The constraint the server named in its answer (unique violations).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const constraintOf = (error: SqlError): string | undefined => {
+  const constraint = fieldOf(error, "constraint")
+  return typeof constraint === "string" ? constraint : undefined
+}
+
+/**
+ * Whether the server answered with an error (severity `ERROR`): the failed
+ * statement took no effect, and a transaction it was part of rolled back
+ * (never committed). Any other failure — a lost connection, a session the
+ * server ended (`FATAL`) — leaves open whether the server had already
+ * committed what it was sent.
+ */
+const rejectedByServer = (error: SqlError): boolean => fieldOf(error, "severity") === "ERROR"
+
+const messageOf = (cause: unknown): string | undefined => {
+  // Node reports a failed connection to every address of a host as an
+  // AggregateError with an empty message.
+  if (cause instanceof AggregateError && cause.errors.length > 0) {
+    const messages = cause.errors.map(messageOf).filter((message) => message !== undefined)
+    if (messages.length > 0) return Array.from(new Set(messages)).join("; ")
+  }
+  if (cause instanceof Error && cause.message !== "") return cause.message
+  if (typeof cause === "object" && cause !== null && "message" in cause && typeof cause.message === "string" && cause.message !== "") {
+    return cause.message
+  }
+  return typeof cause === "string" && cause !== "" ? cause : undefined
+}
+
+/**
+ * The driver's message with its SQLSTATE:
+ * `terminating connection due to administrator command (SQLSTATE 57P01)`.
+ */
+const describe = (error: SqlError): string => {
+  const message = messageOf(error.cause) ?? error.message
+  const sqlState = sqlStateOf(error)
+  return sqlState === undefined ? message : `${message} (SQLSTATE ${sqlState})`
+}
+
+/**
+ * `what` failed because of `error`: a `StoreError` whose message is `what`,
+ * then the driver's message and SQLSTATE. With `outcomeUnknown`, the failure
+ * leaves open whether the write took effect.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const storeError = (what: string, options?: { readonly outcomeUnknown?: boolean | undefined }) =>
+(error: SqlError): StoreError =>
+  new StoreError({
+    message: `${what}: ${describe(error)}`,
+    sqlState: sqlStateOf(error),
+    ...(options?.outcomeUnknown === true ? { outcomeUnknown: true } : {}),
+    cause: error
+  })
+
+/**
+ * A write of one statement (in its own implicit transaction) failed: unless
+ * the server answered with an error, it may have committed before the answer
+ * was lost, and the `StoreError` says so. Inside a caller's transaction the
+ * caller's COMMIT decides, so there the outcome is not this write's to tell.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const writeFailed = (what: string) => (error: SqlError): Effect.Effect<never, StoreError> =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+    Effect.fail(storeError(what, { outcomeUnknown: Option.isNone(transaction) && !rejectedByServer(error) })(error)))
+
+/**
+ * COMMIT failed. If the server answered with an error (a deferred constraint,
+ * a serialization failure), the transaction rolled back. Otherwise the
+ * connection was lost while the COMMIT was on its way or in progress, and
+ * nobody can tell whether it committed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const commitFailed = (what: string, error: SqlError): StoreError =>
+  rejectedByServer(error)
+    ? storeError(`${what}: the commit failed and the transaction rolled back`)(error)
+    : storeError(`${what}: the connection was lost at commit, so whether it committed is unknown`, {
+      outcomeUnknown: true
+    })(error)
