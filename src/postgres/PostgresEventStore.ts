@@ -341,9 +341,11 @@ export const make = (options?: PostgresEventStoreOptions) =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const { batchSize, filter, from, includeArchived, retry } = yield* Validation.subscribeOptions(subscribeOptions)
         const nextWakeup = yield* wakeups.register
-        let horizon = -1n
-        // For `from: "end"`, unknown until the first horizon has been read.
-        let cursor: bigint | undefined = from === "end" ? undefined : from
+        // The end is where the log stands when the subscription starts; if the
+        // database cannot tell then, wherever it stands at the first read that works.
+        const first = yield* Effect.option(globalOrder.settledHorizon)
+        let horizon = Option.getOrElse(first, () => -1n)
+        let cursor: bigint | undefined = from !== "end" ? from : Option.isSome(first) ? first.value + 1n : undefined
         const step = Effect.gen(function*() {
           if (cursor === undefined) {
             horizon = yield* globalOrder.settledHorizon
@@ -372,7 +374,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
               : Effect.void
           )
         )
-        return Stream.repeatEffectChunk(Effect.retry(step, retrying))
+        return Stream.repeatEffectChunk(Effect.retry(step, { schedule: retrying, while: SqlErrors.isDatabaseFailure }))
       })).pipe(Stream.withSpan("EventStore.subscribe"))
 
     const streamVersion = (streamId: string) =>
@@ -606,12 +608,14 @@ export const make = (options?: PostgresEventStoreOptions) =>
                 ORDER BY e.stream_version LIMIT ${size}
               ) RETURNING 1
             ) SELECT count(*)::int AS removed FROM removed`.pipe(Effect.map(([row]) => row?.removed ?? 0))
-        const batch = (streamId: string) =>
-          rewriting(`Could not scavenge stream "${streamId}"`, Effect.gen(function*() {
+        const batch = (streamId: string) => {
+          const what = `Could not scavenge stream "${streamId}"`
+          return rewriting(what, Effect.gen(function*() {
             yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
             const hot = yield* removeFrom(events, streamId, batchSize)
             return hot < batchSize ? hot + (yield* removeFrom(archive, streamId, batchSize - hot)) : hot
-          }))
+          })).pipe(Effect.catchTag("SqlError", storeError(what)))
+        }
         let removed = 0
         let touched = 0
         let after: string | undefined = undefined

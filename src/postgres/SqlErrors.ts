@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { StoreError } from "../Errors.js"
@@ -112,6 +112,16 @@ export const storeError = (what: string, options?: { readonly outcomeUnknown?: b
     ...(options?.outcomeUnknown === true ? { outcomeUnknown: true } : {}),
     cause: error
   })
+
+/**
+ * Whether the database failed (a `StoreError` made from a `SqlError` here),
+ * which a retry may get past, as opposed to a refusal of the store's own that
+ * would only come again (reading the log under the wrong isolation level).
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isDatabaseFailure = (error: StoreError): boolean => error.cause instanceof SqlError
 
 /**
  * A write of one statement (in its own implicit transaction) failed: unless
