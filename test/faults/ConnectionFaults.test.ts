@@ -28,7 +28,6 @@ import {
   Fiber,
   Layer,
   Logger,
-  LogLevel,
   Option,
   Schedule,
   Stream,
@@ -41,7 +40,7 @@ import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres/
 import * as Projection from "../../src/Projection.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import * as FaultServer from "../support/faultServer.js"
-import { amountOf, appliedCount, createTables, readBack } from "../processes/readModel.js"
+import { amountOf, createTables, readBack } from "../processes/readModel.js"
 
 const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
 
@@ -53,8 +52,13 @@ const storeLayer = (schema: string, applicationName: string) =>
   Layer.mergeAll(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema, migrate: false })).pipe(
     Layer.provideMerge(
       Layer.scopedDiscard(
+        // The store's sessions go first: a statement of an interrupted fiber may still run on one.
         Effect.addFinalizer(() =>
-          FaultServer.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).pipe(Effect.orDie)
+          FaultServer.terminateBackends(applicationName).pipe(
+            Effect.zipRight(FaultServer.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
+            Effect.retry({ schedule: Schedule.spaced(Duration.millis(200)), times: 5 }),
+            Effect.orDie
+          )
         )
       )
     ),
@@ -274,6 +278,109 @@ const operations: ReadonlyArray<Operation> = [
   }
 ]
 
+/** Log lines, kept rather than printed: the faults make the store and the runner warn a lot. */
+const makeLog = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ message }) => {
+    lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+  })
+  return {
+    layer: Logger.replace(Logger.defaultLogger, logger),
+    count: (text: string) => lines.filter((line) => line.includes(text)).length
+  }
+}
+
+/** The SQL read model of test/processes/readModel.ts, applied exactly once per event. */
+const readModelProjection = (schema: string) =>
+  Projection.make({
+    name: "totals",
+    delivery: "exactly-once",
+    batchSize: 10,
+    handle: (event) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const position = event.position.toString()
+        yield* sql`INSERT INTO ${sql(`${schema}.deliveries`)} (worker, position) VALUES ('in-process', ${position})`
+        yield* sql`INSERT INTO ${sql(`${schema}.applied`)} (position, event_id) VALUES (${position}, ${event.eventId})`
+        yield* sql`UPDATE ${sql(`${schema}.totals`)} SET total = total + ${amountOf(event.data)}`
+        // Batches long enough to be caught in flight.
+        yield* Effect.sleep(Duration.millis(1))
+      })
+  })
+
+/** Counted on a session of the test's own, which the faults do not touch. */
+const count = (sql: string) =>
+  Effect.map(FaultServer.query<{ readonly n: number }>(sql), ([row]) => row?.n ?? 0)
+const appliedEvents = (schema: string) => count(`SELECT count(*)::int AS n FROM ${schema}.applied`)
+const storedEvents = (schema: string) => count(`SELECT count(*)::int AS n FROM ${schema}.events`)
+
+/** A batch of the projection's is in flight: only its transactions stay open between statements. */
+const batchInFlight = (applicationName: string) =>
+  Effect.map(
+    FaultServer.query<{ readonly n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle in transaction'`,
+      [applicationName]
+    ),
+    ([row]) => (row?.n ?? 0) > 0
+  )
+
+/**
+ * Runs `fault`, then waits until the read model grows again; returns the
+ * milliseconds from the fault to then.
+ */
+const resumed = <E>(schema: string, fault: Effect.Effect<unknown, E> = Effect.void) =>
+  Effect.gen(function*() {
+    const before = yield* appliedEvents(schema)
+    const start = yield* Clock.currentTimeMillis
+    yield* fault
+    yield* waitUntil(
+      Effect.map(Effect.either(appliedEvents(schema)), (n) => n._tag === "Right" && n.right > before),
+      "the projection applies events again"
+    )
+    return (yield* Clock.currentTimeMillis) - start
+  })
+
+/**
+ * Writers that append one to three events at a time, each carrying the amount
+ * 1, until stopped. A failed append is retried with the same event ids, which
+ * is safe whatever became of it; an event counts as acknowledged once an
+ * append of it succeeded.
+ */
+const startWriters = (writers: number) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const acknowledged: Array<string> = []
+    let appendFailures = 0
+    let unknownOutcomes = 0
+    const write = (writer: number) =>
+      Effect.gen(function*() {
+        for (let round = 0;; round++) {
+          const events = Array.from({ length: 1 + (round % 3) }, () => ({
+            eventId: crypto.randomUUID(),
+            eventType: "Deposited",
+            data: { amount: 1 }
+          }))
+          yield* store.append(`Account-${writer}-${round % 5}`, events).pipe(
+            Effect.tapError((error) =>
+              Effect.sync(() => {
+                appendFailures++
+                if (error._tag === "StoreError" && error.outcomeUnknown === true) unknownOutcomes++
+              })
+            ),
+            Effect.retry({ schedule: Schedule.spaced(Duration.millis(50)), while: (error) => error._tag === "StoreError" })
+          )
+          acknowledged.push(...events.map((event) => event.eventId))
+          yield* Effect.sleep(Duration.millis(50))
+        }
+      })
+    const fibers = yield* Effect.forEach(Array.from({ length: writers }, (_, i) => i), (i) => Effect.fork(write(i)))
+    return {
+      stop: Effect.as(Fiber.interruptAll(fibers), undefined).pipe(
+        Effect.map(() => ({ acknowledged, appendFailures, unknownOutcomes }))
+      )
+    }
+  })
+
 describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection faults (PostgreSQL)", () => {
   for (const operation of operations) {
     it.live(`${operation.name} whose connection is terminated before its COMMIT fails with a StoreError and takes no effect`, () => {
@@ -325,4 +432,166 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
       }).pipe(Effect.provide(storeLayer(schema, applicationName)))
     }, 120_000)
   }
+
+  it.live("an append whose connection is lost at its commit fails with outcomeUnknown; retried with the same event ids it is stored exactly once", () => {
+    const schema = unique("faults")
+    const applicationName = unique("eesf")
+    return Effect.gen(function*() {
+      const store = yield* EventStore
+      yield* holdCommits(schema)
+      const events = [
+        { eventId: crypto.randomUUID(), eventType: "Paid", data: { amount: 5 } },
+        { eventId: crypto.randomUUID(), eventType: "Shipped", data: {} }
+      ]
+      const append = store.append("Order-7", events, { expectedVersion: "no_stream" })
+      const exit = yield* Effect.scoped(Effect.gen(function*() {
+        yield* holding(`SELECT pg_advisory_lock(hashtext('${schema}'))`)
+        const running = yield* Effect.fork(Effect.exit(append))
+        // An append is one statement: its commit is the end of that statement.
+        yield* terminateWhenBlocked(applicationName, "statement")
+        return yield* Fiber.join(running)
+      }))
+      expect(fieldsOf(typedFailure(exit))).toEqual({
+        _tag: "StoreError",
+        sqlState: "57P01",
+        outcomeUnknown: true,
+        message: `Could not append to "Order-7": ${terminated}`
+      })
+      const first = yield* afterFault(append)
+      // Again, as after an answer lost once the append had committed: the same result, nothing stored twice.
+      const again = yield* append
+      expect(again).toEqual(first)
+      const stored = yield* collect(store.readStream("Order-7"))
+      expect(stored.map((event) => event.eventId)).toEqual(events.map((event) => event.eventId))
+    }).pipe(Effect.provide(storeLayer(schema, applicationName)))
+  }, 120_000)
+
+  it.live(
+    "an exactly-once projection resumes by itself, each event applied once, through terminated sessions, a restart and kill -9 of the postmaster mid-batch",
+    () => {
+      const schema = unique("faults")
+      const applicationName = unique("eesf")
+      const log = makeLog()
+      return Effect.scoped(Effect.gen(function*() {
+        yield* createTables(schema)
+        const runner = yield* Projection.start(readModelProjection(schema))
+        const writing = yield* startWriters(2)
+        const figures: Record<string, number | string> = {}
+        const started = yield* Clock.currentTimeMillis
+
+        // 1. The store's sessions terminated again and again while it works.
+        yield* waitUntil(Effect.map(appliedEvents(schema), (n) => n > 0), "the projection applied something")
+        let terminations = 0
+        const rounds = 20
+        for (let round = 0; round < rounds; round++) {
+          yield* Effect.sleep(Duration.millis(250))
+          terminations += yield* FaultServer.terminateBackends(applicationName)
+        }
+        figures.terminationRounds = rounds
+        figures.sessionsTerminated = terminations
+        figures.resumeAfterTerminationsMs = yield* resumed(schema)
+
+        // 2. A restart while a batch is in flight.
+        yield* waitUntil(batchInFlight(applicationName), "a batch is in flight")
+        figures.resumeAfterRestartMs = yield* resumed(schema, FaultServer.restart)
+
+        // 3. kill -9 of the postmaster while a batch is in flight, then a start.
+        yield* waitUntil(batchInFlight(applicationName), "a batch is in flight")
+        figures.resumeAfterKill9Ms = yield* resumed(schema, FaultServer.killPostmaster.pipe(Effect.zipRight(FaultServer.start)))
+
+        // The writers stop; the runner must end live, by itself, with everything applied once.
+        const { acknowledged, appendFailures, unknownOutcomes } = yield* writing.stop
+        yield* waitUntil(
+          Effect.gen(function*() {
+            const state = yield* SubscriptionRef.get(runner.state)
+            if (state._tag === "Failed") return yield* Effect.fail(new Error(`the runner failed: ${state.error.message}`))
+            const status = yield* Effect.either(runner.status)
+            const stored = yield* storedEvents(schema)
+            return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
+              (yield* appliedEvents(schema)) === stored
+          }),
+          "the runner is live again with every event applied"
+        )
+        const events = yield* afterFault(collect(Stream.unwrap(Effect.map(EventStore, (store) => store.readAll()))))
+        const model = yield* afterFault(readBack(schema))
+        expect(model.applied).toEqual(events.map((event) => [event.position, event.eventId]))
+        expect(model.deliveries).toEqual(events.map((event) => event.position))
+        expect(model.total).toBe(events.reduce((sum, event) => sum + amountOf(event.data), 0))
+        const stored = new Set(events.map((event) => event.eventId))
+        expect(acknowledged.filter((id) => !stored.has(id))).toEqual([])
+
+        figures.events = events.length
+        figures.acknowledgedEvents = acknowledged.length
+        figures.appendFailures = appendFailures
+        figures.appendOutcomesUnknown = unknownOutcomes
+        figures.runnerRestarts = log.count("restarts after a store error")
+        figures.subscriptionRetries = log.count("Subscription read failed")
+        figures.totalMs = (yield* Clock.currentTimeMillis) - started
+        console.log(`exactly-once projection under faults: ${JSON.stringify(figures)}`)
+      })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(log.layer))
+    },
+    600_000
+  )
+
+  it.live("a subscription delivers every event once, in order, through a stop and start of the server and a restart", () => {
+    const schema = unique("faults")
+    const applicationName = unique("eesf")
+    const log = makeLog()
+    return Effect.scoped(Effect.gen(function*() {
+      const store = yield* EventStore
+      const received: Array<RecordedEvent> = []
+      const consumer = yield* Effect.fork(
+        Stream.runForEach(store.subscribe({ batchSize: 20 }), (event) => Effect.sync(() => received.push(event)))
+      )
+      const writing = yield* startWriters(1)
+      const receivedMore = (than: number) =>
+        waitUntil(Effect.sync(() => received.length > than), `the subscription delivered more than ${than} events`)
+      yield* receivedMore(20)
+
+      yield* FaultServer.stop.pipe(
+        Effect.zipRight(waitUntil(Effect.sync(() => log.count("Subscription read failed") > 0), "a read of the subscription failed")),
+        Effect.ensuring(Effect.orDie(FaultServer.start))
+      )
+      yield* receivedMore(received.length)
+      yield* FaultServer.restart
+      yield* receivedMore(received.length)
+
+      const { acknowledged } = yield* writing.stop
+      const stored = yield* storedEvents(schema)
+      yield* waitUntil(Effect.sync(() => received.length >= stored), `the subscription delivered all ${stored} events`)
+      expect(yield* Fiber.poll(consumer)).toEqual(Option.none())
+      const events = yield* afterFault(collect(store.readAll()))
+      const ids = (list: ReadonlyArray<RecordedEvent>) => list.map((event) => [event.position, event.eventId])
+      expect(ids(received)).toEqual(ids(events))
+      const delivered = new Set(received.map((event) => event.eventId))
+      expect(acknowledged.filter((id) => !delivered.has(id))).toEqual([])
+      console.log(`subscription under faults: ${JSON.stringify({
+        events: events.length,
+        failedReadsRetried: log.count("Subscription read failed")
+      })}`)
+    })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(log.layer))
+  }, 300_000)
+
+  it.live("with retry: Schedule.stop a subscription ends at the first failed read, with a StoreError carrying the driver's message", () => {
+    const schema = unique("faults")
+    const applicationName = unique("eesf")
+    return Effect.scoped(Effect.gen(function*() {
+      const store = yield* EventStore
+      const received: Array<RecordedEvent> = []
+      const consumer = yield* Effect.fork(Effect.exit(
+        Stream.runForEach(store.subscribe({ retry: Schedule.stop }), (event) => Effect.sync(() => received.push(event)))
+      ))
+      yield* store.append("Order-1", [{ eventType: "Placed", data: {} }])
+      yield* waitUntil(Effect.sync(() => received.length === 1), "the subscription delivered the first event")
+      const exit = yield* FaultServer.stop.pipe(
+        Effect.zipRight(Fiber.join(consumer)),
+        Effect.timeoutFail({ duration: Duration.minutes(2), onTimeout: () => new Error("the subscription did not end") }),
+        Effect.ensuring(Effect.orDie(FaultServer.start))
+      )
+      const error = fieldsOf(typedFailure(exit))
+      expect(error._tag).toBe("StoreError")
+      // The connection was refused, or ended by the shutdown: either way the driver says so.
+      expect(error.message).toMatch(/^Could not read the global log(?:'s horizon)?: .*(ECONNREFUSED|terminat|[Cc]onnection)/)
+    })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(makeLog().layer))
+  }, 300_000)
 })

@@ -115,8 +115,12 @@ export const clientLayer = (applicationName: string, maxConnections = 8) =>
 /** Ends every session of `applicationName` (`pg_terminate_backend`); returns how many. */
 export const terminateBackends = (applicationName: string) =>
   query<{ readonly terminated: number }>(
-    `SELECT count(*)::int AS terminated FROM pg_stat_activity
-     WHERE application_name = $1 AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)`,
+    // Materialized, so that the planner cannot call pg_terminate_backend before
+    // the other conditions have picked the sessions.
+    `WITH targets AS MATERIALIZED (
+       SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
+     )
+     SELECT count(*)::int AS terminated FROM targets WHERE pg_terminate_backend(pid)`,
     [applicationName]
   ).pipe(Effect.map(([row]) => row?.terminated ?? 0))
 
