@@ -29,7 +29,13 @@ export const SqlState = {
   /** The server is shutting down or restarting after a crash (`crash_shutdown`). */
   crashShutdown: "57P02",
   /** The server does not accept connections yet (starting up, recovering). */
-  cannotConnectNow: "57P03"
+  cannotConnectNow: "57P03",
+  /** `max_connections` reached: the connection was refused. */
+  tooManyConnections: "53300",
+  /** The database named in the connection does not exist. */
+  invalidCatalogName: "3D000",
+  /** Class 28: the connection was refused for its role or password. */
+  invalidAuthorizationClass: "28"
 } as const
 
 const sqlStatePattern = /^[0-9A-Z]{5}$/
@@ -71,6 +77,27 @@ export const constraintOf = (error: SqlError): string | undefined => {
  * committed what it was sent.
  */
 const rejectedByServer = (error: SqlError): boolean => fieldOf(error, "severity") === "ERROR"
+
+/**
+ * The failure came while connecting, before any statement reached the server:
+ * the server refused the connection, or there was no server to connect to.
+ */
+const neverConnected = (error: SqlError): boolean => {
+  const sqlState = sqlStateOf(error)
+  if (sqlState !== undefined) {
+    return sqlState === SqlState.cannotConnectNow || sqlState === SqlState.tooManyConnections ||
+      sqlState === SqlState.invalidCatalogName || sqlState.startsWith(SqlState.invalidAuthorizationClass)
+  }
+  return socketNeverConnected(error.cause)
+}
+
+// Node's errors of a failed connect (ECONNREFUSED, ENOTFOUND, …) name the
+// system call; a failure to reach any of a host's addresses is an AggregateError of them.
+const socketNeverConnected = (cause: unknown): boolean =>
+  cause instanceof AggregateError
+    ? cause.errors.length > 0 && cause.errors.every(socketNeverConnected)
+    : typeof cause === "object" && cause !== null && "syscall" in cause &&
+      (cause.syscall === "connect" || cause.syscall === "getaddrinfo")
 
 const messageOf = (cause: unknown): string | undefined => {
   // Node reports a failed connection to every address of a host as an
@@ -125,16 +152,19 @@ export const isDatabaseFailure = (error: StoreError): boolean => error.cause ins
 
 /**
  * A write of one statement (in its own implicit transaction) failed: unless
- * the server answered with an error, it may have committed before the answer
- * was lost, and the `StoreError` says so. Inside a caller's transaction the
- * caller's COMMIT decides, so there the outcome is not this write's to tell.
+ * the server answered with an error or the connection was never made, it may
+ * have committed before the answer was lost, and the `StoreError` says so.
+ * Inside a caller's transaction the caller's COMMIT decides, so there the
+ * outcome is not this write's to tell.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const writeFailed = (what: string) => (error: SqlError): Effect.Effect<never, StoreError> =>
   Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-    Effect.fail(storeError(what, { outcomeUnknown: Option.isNone(transaction) && !rejectedByServer(error) })(error)))
+    Effect.fail(storeError(what, {
+      outcomeUnknown: Option.isNone(transaction) && !rejectedByServer(error) && !neverConnected(error)
+    })(error)))
 
 /**
  * COMMIT failed. If the server answered with an error (a deferred constraint,
