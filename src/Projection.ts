@@ -22,6 +22,7 @@ import * as EventRegistry from "./events/EventRegistry.js"
 import type * as EventType from "./events/EventType.js"
 import { type EventFilter, EventStore } from "./EventStore.js"
 import { Generations, Superseded, tableName } from "./Generations.js"
+import * as SqlErrors from "./postgres/SqlErrors.js"
 import type { RecordedEvent } from "./RecordedEvent.js"
 import * as RunnerLock from "./RunnerLock.js"
 
@@ -329,9 +330,17 @@ export const start = <E, R, T extends string>(
     }
     const plainTarget: Target = { checkpoint: name, tables: tablesOf(undefined), before: Effect.void, after: () => Effect.void }
 
-    const handleOne = (event: RecordedEvent, tables: Tables<T>): Effect.Effect<void, HandlerFailure, R> =>
-      Effect.catchAllCause(projection.handle(event, tables), (cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.fail(new HandlerFailure(event, cause)))
+    // A handler that lost its database connection did not fail on its event:
+    // the runner starts over from its checkpoint, as after any store error,
+    // instead of retrying, parking or stopping on the event.
+    const handleOne = (event: RecordedEvent, tables: Tables<T>): Effect.Effect<void, HandlerFailure | StoreError, R> =>
+      Effect.catchAllCause(projection.handle(event, tables), (cause): Effect.Effect<never, HandlerFailure | StoreError> => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+        const lost = SqlErrors.lostConnectionIn(cause)
+        return lost === undefined
+          ? Effect.fail(new HandlerFailure(event, cause))
+          : Effect.fail(SqlErrors.storeError(`Projection "${name}" lost its database connection at position ${event.position}`)(lost))
+      })
 
     // The handler gave up on an event: park it, or stop with an error that names it.
     const parkOrStop = (failure: HandlerFailure): Effect.Effect<void, ProjectionFailed | StoreError> => {

@@ -7,6 +7,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { StoreError } from "../Errors.js"
@@ -149,6 +150,23 @@ export const storeError = (what: string, options?: { readonly outcomeUnknown?: b
  * @category refinements
  */
 export const isDatabaseFailure = (error: StoreError): boolean => error.cause instanceof SqlError
+
+/**
+ * The `SqlError` in `cause` (failed or died with, also inside a `StoreError`)
+ * that is not the server's answer to a statement: the connection was lost or
+ * could not be made. A handler that fails with one did not fail on its event.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const lostConnectionIn = (cause: Cause.Cause<unknown>): SqlError | undefined => {
+  const lost = (value: unknown): Option.Option<SqlError> => {
+    const error = value instanceof StoreError ? value.cause : value
+    return error instanceof SqlError && !rejectedByServer(error) ? Option.some(error) : Option.none()
+  }
+  return Option.getOrUndefined(Cause.find(cause, (reason) =>
+    Cause.isFailType(reason) ? lost(reason.error) : Cause.isDieType(reason) ? lost(reason.defect) : Option.none()))
+}
 
 /**
  * A write of one statement (in its own implicit transaction) failed: unless

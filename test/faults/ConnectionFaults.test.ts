@@ -22,6 +22,7 @@ import {
   Cause,
   Chunk,
   Clock,
+  Deferred,
   Duration,
   Effect,
   Exit,
@@ -291,7 +292,7 @@ const makeLog = () => {
 }
 
 /** The SQL read model of test/processes/readModel.ts, applied exactly once per event. */
-const readModelProjection = (schema: string) =>
+const readModelProjection = (schema: string, handlerFailures: { count: number }) =>
   Projection.make({
     name: "totals",
     delivery: "exactly-once",
@@ -305,7 +306,7 @@ const readModelProjection = (schema: string) =>
         yield* sql`UPDATE ${sql(`${schema}.totals`)} SET total = total + ${amountOf(event.data)}`
         // Batches long enough to be caught in flight.
         yield* Effect.sleep(Duration.millis(1))
-      })
+      }).pipe(Effect.tapErrorCause(() => Effect.sync(() => handlerFailures.count++)))
   })
 
 /** Counted on a session of the test's own, which the faults do not touch. */
@@ -474,7 +475,8 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
       const log = makeLog()
       return Effect.scoped(Effect.gen(function*() {
         yield* createTables(schema)
-        const runner = yield* Projection.start(readModelProjection(schema))
+        const handlerFailures = { count: 0 }
+        const runner = yield* Projection.start(readModelProjection(schema, handlerFailures))
         const writing = yield* startWriters(2)
         const figures: Record<string, number | string> = {}
         const started = yield* Clock.currentTimeMillis
@@ -524,6 +526,7 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         figures.acknowledgedEvents = acknowledged.length
         figures.appendFailures = appendFailures
         figures.appendOutcomesUnknown = unknownOutcomes
+        figures.handlerFailures = handlerFailures.count
         figures.runnerRestarts = log.count("restarts after a store error")
         figures.subscriptionRetries = log.count("Subscription read failed")
         figures.totalMs = (yield* Clock.currentTimeMillis) - started
@@ -532,6 +535,58 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
     },
     600_000
   )
+
+  it.live("a projection whose handler loses its database restarts from its checkpoint, rather than retrying, parking or stopping on the event", () => {
+    const schema = unique("faults")
+    const applicationName = unique("eesf")
+    const log = makeLog()
+    return Effect.scoped(Effect.gen(function*() {
+      const store = yield* EventStore
+      yield* createTables(schema)
+      const reached = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      // At least once: the handler's statements run on their own, outside the checkpoint's transaction.
+      const runner = yield* Projection.start(Projection.make({
+        name: "totals",
+        delivery: "at-least-once",
+        handle: (event) =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            if (event.eventType === "Gate") {
+              yield* Deferred.succeed(reached, undefined)
+              yield* Deferred.await(gate)
+            }
+            yield* sql`INSERT INTO ${sql(`${schema}.applied`)} (position, event_id) VALUES (${event.position.toString()}, ${event.eventId})
+              ON CONFLICT DO NOTHING`
+          })
+      }))
+      yield* store.append("Account-1", [{ eventType: "Deposited", data: { amount: 1 } }, { eventType: "Gate", data: { amount: 0 } }])
+      yield* Deferred.await(reached)
+      // The server goes away while the handler holds the event; the handler's statement finds no server.
+      yield* FaultServer.stop.pipe(
+        Effect.zipRight(Deferred.succeed(gate, undefined)),
+        Effect.zipRight(waitUntil(
+          Effect.flatMap(SubscriptionRef.get(runner.state), (state) =>
+            state._tag === "Failed"
+              ? Effect.fail(new Error(`the runner stopped: ${state.error.message}`))
+              : Effect.succeed(state._tag === "Restarting")),
+          "the runner restarts"
+        )),
+        Effect.ensuring(Effect.orDie(FaultServer.start))
+      )
+      yield* store.append("Account-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(afterFault)
+      yield* waitUntil(
+        Effect.gen(function*() {
+          const state = yield* SubscriptionRef.get(runner.state)
+          const status = yield* Effect.either(runner.status)
+          return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
+            (yield* appliedEvents(schema)) === 3
+        }),
+        "the runner is live again with every event applied"
+      )
+      expect(yield* Effect.flatMap(CheckpointStore, (checkpoints) => checkpoints.parked("totals"))).toEqual([])
+    })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(log.layer))
+  }, 300_000)
 
   it.live("a subscription delivers every event once, in order, through a stop and start of the server and a restart", () => {
     const schema = unique("faults")
