@@ -109,7 +109,9 @@ export interface SubscribeOptions {
    * subscription retries it on this schedule, from the position it has
    * reached: nothing is skipped or delivered twice. The schedule starts afresh
    * after every successful read; once it stops, the stream fails with the
-   * `StoreError`. Each retry is logged as a warning.
+   * `StoreError`. Each retry is logged as a warning. Only failures of the
+   * database are retried; a refusal that would only come again (reading under
+   * REPEATABLE READ) ends the stream at once.
    *
    * Default: retry forever, backing off exponentially from 100 ms to at most
    * 5 seconds (with jitter). `Schedule.stop` ends the stream at the first
