@@ -261,6 +261,21 @@ for (const backend of backends) {
           expect(error.message).toMatch(/READ COMMITTED/)
         }))
       })
+
+      it.effect("a subscription inside a REPEATABLE READ transaction ends with the refusal at once, rather than retrying it", () => {
+        const schema = uniqueSchema("rrsub")
+        return withStore(schema, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore
+          yield* store.append("Order-1", [{ eventType: "A", data: 1 }])
+          const error = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`
+            return yield* Effect.flip(Stream.runCollect(Stream.take(store.subscribe(), 1)))
+          }))
+          expect(error._tag).toBe("StoreError")
+          expect(error.message).toMatch(/READ COMMITTED/)
+        }))
+      })
     })
   })
 }
