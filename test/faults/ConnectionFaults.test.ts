@@ -31,6 +31,7 @@ import {
   Logger,
   Option,
   Schedule,
+  type Scope,
   Stream,
   SubscriptionRef
 } from "effect"
@@ -126,6 +127,27 @@ const terminateWhenBlocked = (applicationName: string, at: "commit" | "statement
   })
 
 /**
+ * Runs `effect` while a session of the test's own holds what `held` locks;
+ * once `effect`'s session waits for it (at `at`), terminates that session.
+ * Returns how `effect` ended.
+ */
+const terminatedWhenBlocked = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  applicationName: string,
+  at: "commit" | "statement",
+  held: ReadonlyArray<string>
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    yield* holding(...held)
+    const running = yield* Effect.fork(Effect.exit(effect))
+    yield* terminateWhenBlocked(applicationName, at)
+    return yield* Fiber.join(running)
+  }))
+
+/** Holds the commits of the store in `schema` (see `holdCommits`) while it is held. */
+const holdCommit = (schema: string) => `SELECT pg_advisory_lock(hashtext('${schema}'))`
+
+/**
  * A deferred constraint trigger on the tables the store's transactions write:
  * at COMMIT it waits for an advisory lock that the test holds, so that the
  * test can terminate the session in the middle of the COMMIT.
@@ -194,64 +216,52 @@ const checkpointAndModel = (schema: string, checkpoint: bigint, rows: number) =>
     expect(yield* FaultServer.query(`SELECT position FROM ${schema}.model`)).toHaveLength(rows)
   })
 
+/** An operation on the stream `Doc-1`, which it waits for (its row locked) before its COMMIT. */
+const onStream = (
+  name: string,
+  verb: string,
+  run: (store: EventStore["Type"]) => Effect.Effect<unknown, unknown>,
+  checks: Pick<Operation, "untouched" | "done"> & Partial<Pick<Operation, "setup">>
+): Operation => ({
+  name,
+  setup: checks.setup ?? twoEvents,
+  run: () => Effect.flatMap(EventStore, run),
+  lock: lockStream,
+  untouched: checks.untouched,
+  done: checks.done,
+  before: `Could not ${verb} stream "${streamId}"`,
+  atCommit: `Could not ${verb} stream "${streamId}"`
+})
+
 const operations: ReadonlyArray<Operation> = [
-  {
-    name: "deleteStream",
-    setup: twoEvents,
-    run: () => Effect.flatMap(EventStore, (store) => store.deleteStream(streamId)),
-    lock: lockStream,
+  onStream("deleteStream", "delete", (store) => store.deleteStream(streamId), {
     untouched: versionIs(Option.some(2)),
-    done: versionIs(Option.none()),
-    before: `Could not delete stream "${streamId}"`,
-    atCommit: `Could not delete stream "${streamId}"`
-  },
-  {
-    name: "tombstoneStream",
-    setup: twoEvents,
-    run: () => Effect.flatMap(EventStore, (store) => store.tombstoneStream(streamId)),
-    lock: lockStream,
+    done: versionIs(Option.none())
+  }),
+  onStream("tombstoneStream", "tombstone", (store) => store.tombstoneStream(streamId), {
     untouched: versionIs(Option.some(2)),
     done: () =>
-      Effect.flatMap(EventStore, (store) => Effect.flip(store.streamVersion(streamId).pipe(Effect.zipRight(store.getStreamMetadata(streamId))))).pipe(
+      Effect.flatMap(EventStore, (store) => Effect.flip(store.getStreamMetadata(streamId))).pipe(
         Effect.map((error) => expect(error._tag).toBe("StreamDeleted"))
-      ),
-    before: `Could not tombstone stream "${streamId}"`,
-    atCommit: `Could not tombstone stream "${streamId}"`
-  },
-  {
-    name: "archiveStream",
-    setup: twoEvents,
-    run: () => Effect.flatMap(EventStore, (store) => store.archiveStream(streamId)),
-    lock: lockStream,
+      )
+  }),
+  onStream("archiveStream", "archive", (store) => store.archiveStream(streamId), {
     untouched: () => Effect.map(hotEvents, (events) => expect(events.length).toBe(2)),
-    done: () => Effect.map(hotEvents, (events) => expect(events.length).toBe(0)),
-    before: `Could not archive stream "${streamId}"`,
-    atCommit: `Could not archive stream "${streamId}"`
-  },
-  {
-    name: "eraseStream",
-    setup: twoEvents,
-    run: () => Effect.flatMap(EventStore, (store) => store.eraseStream(streamId)),
-    lock: lockStream,
+    done: () => Effect.map(hotEvents, (events) => expect(events.length).toBe(0))
+  }),
+  onStream("eraseStream", "erase", (store) => store.eraseStream(streamId), {
     untouched: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.data)).toEqual([{ n: 1 }, { n: 2 }])),
-    done: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.data)).toEqual([null, null])),
-    before: `Could not erase stream "${streamId}"`,
-    atCommit: `Could not erase stream "${streamId}"`
-  },
-  {
-    name: "scavenge",
+    done: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.data)).toEqual([null, null]))
+  }),
+  onStream("scavenge", "scavenge", (store) => store.scavenge(), {
     setup: (schema) =>
       Effect.gen(function*() {
         yield* twoEvents(schema)
         yield* Effect.flatMap(EventStore, (store) => store.setStreamMetadata(streamId, { truncateBefore: 2 }))
       }),
-    run: () => Effect.flatMap(EventStore, (store) => store.scavenge()),
-    lock: lockStream,
     untouched: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.streamVersion)).toEqual([1, 2])),
-    done: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.streamVersion)).toEqual([2])),
-    before: `Could not scavenge stream "${streamId}"`,
-    atCommit: `Could not scavenge stream "${streamId}"`
-  },
+    done: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.streamVersion)).toEqual([2]))
+  }),
   {
     // What an exactly-once projection batch does: lock the checkpoint, write
     // the read model, move the checkpoint, in one transaction.
@@ -382,19 +392,35 @@ const startWriters = (writers: number) =>
     }
   })
 
+/**
+ * Runs a test on a store of its own (schema, sessions named after it, log
+ * kept), in a scope that closes before the store does.
+ */
+const onFaultServer = <A, E>(
+  body: (fixture: { readonly schema: string; readonly applicationName: string; readonly log: ReturnType<typeof makeLog> }) => Effect.Effect<
+    A,
+    E,
+    EventStore | CheckpointStore | SqlClient.SqlClient | Scope.Scope
+  >
+) => {
+  const schema = unique("faults")
+  const applicationName = unique("eesf")
+  const log = makeLog()
+  return Effect.scoped(body({ schema, applicationName, log })).pipe(
+    Effect.provide(storeLayer(schema, applicationName)),
+    Effect.provide(log.layer)
+  )
+}
+
 describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection faults (PostgreSQL)", () => {
   for (const operation of operations) {
-    it.live(`${operation.name} whose connection is terminated before its COMMIT fails with a StoreError and takes no effect`, () => {
-      const schema = unique("faults")
-      const applicationName = unique("eesf")
-      return Effect.gen(function*() {
+    it.live(`${operation.name} whose connection is terminated before its COMMIT fails with a StoreError and takes no effect`, () =>
+      onFaultServer(({ applicationName, schema }) => Effect.gen(function*() {
         yield* operation.setup(schema)
-        const exit = yield* Effect.scoped(Effect.gen(function*() {
-          yield* holding("BEGIN", operation.lock(schema))
-          const running = yield* Effect.fork(Effect.exit(operation.run(schema)))
-          yield* terminateWhenBlocked(applicationName, "statement")
-          return yield* Fiber.join(running)
-        }))
+        const exit = yield* terminatedWhenBlocked(operation.run(schema), applicationName, "statement", [
+          "BEGIN",
+          operation.lock(schema)
+        ])
         expect(fieldsOf(typedFailure(exit))).toEqual({
           _tag: "StoreError",
           sqlState: "57P01",
@@ -405,21 +431,13 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         // The store is consistent: the operation goes through when run again.
         yield* afterFault(operation.run(schema))
         yield* operation.done(schema)
-      }).pipe(Effect.provide(storeLayer(schema, applicationName)))
-    }, 120_000)
+      })), 120_000)
 
-    it.live(`${operation.name} whose connection is terminated in its COMMIT fails with a StoreError whose outcome is unknown`, () => {
-      const schema = unique("faults")
-      const applicationName = unique("eesf")
-      return Effect.gen(function*() {
+    it.live(`${operation.name} whose connection is terminated in its COMMIT fails with a StoreError whose outcome is unknown`, () =>
+      onFaultServer(({ applicationName, schema }) => Effect.gen(function*() {
         yield* operation.setup(schema)
         yield* holdCommits(schema)
-        const exit = yield* Effect.scoped(Effect.gen(function*() {
-          yield* holding(`SELECT pg_advisory_lock(hashtext('${schema}'))`)
-          const running = yield* Effect.fork(Effect.exit(operation.run(schema)))
-          yield* terminateWhenBlocked(applicationName, "commit")
-          return yield* Fiber.join(running)
-        }))
+        const exit = yield* terminatedWhenBlocked(operation.run(schema), applicationName, "commit", [holdCommit(schema)])
         expect(fieldsOf(typedFailure(exit))).toEqual({
           _tag: "StoreError",
           sqlState: "57P01",
@@ -430,14 +448,11 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         yield* afterFault(operation.untouched(schema))
         yield* afterFault(operation.run(schema))
         yield* operation.done(schema)
-      }).pipe(Effect.provide(storeLayer(schema, applicationName)))
-    }, 120_000)
+      })), 120_000)
   }
 
-  it.live("an append whose connection is lost at its commit fails with outcomeUnknown; retried with the same event ids it is stored exactly once", () => {
-    const schema = unique("faults")
-    const applicationName = unique("eesf")
-    return Effect.gen(function*() {
+  it.live("an append whose connection is lost at its commit fails with outcomeUnknown; retried with the same event ids it is stored exactly once", () =>
+    onFaultServer(({ applicationName, schema }) => Effect.gen(function*() {
       const store = yield* EventStore
       yield* holdCommits(schema)
       const events = [
@@ -445,13 +460,8 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         { eventId: crypto.randomUUID(), eventType: "Shipped", data: {} }
       ]
       const append = store.append("Order-7", events, { expectedVersion: "no_stream" })
-      const exit = yield* Effect.scoped(Effect.gen(function*() {
-        yield* holding(`SELECT pg_advisory_lock(hashtext('${schema}'))`)
-        const running = yield* Effect.fork(Effect.exit(append))
-        // An append is one statement: its commit is the end of that statement.
-        yield* terminateWhenBlocked(applicationName, "statement")
-        return yield* Fiber.join(running)
-      }))
+      // An append is one statement: its commit is the end of that statement.
+      const exit = yield* terminatedWhenBlocked(append, applicationName, "statement", [holdCommit(schema)])
       expect(fieldsOf(typedFailure(exit))).toEqual({
         _tag: "StoreError",
         sqlState: "57P01",
@@ -464,16 +474,12 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
       expect(again).toEqual(first)
       const stored = yield* collect(store.readStream("Order-7"))
       expect(stored.map((event) => event.eventId)).toEqual(events.map((event) => event.eventId))
-    }).pipe(Effect.provide(storeLayer(schema, applicationName)))
-  }, 120_000)
+    })), 120_000)
 
   it.live(
     "an exactly-once projection resumes by itself, each event applied once, through terminated sessions, a restart and kill -9 of the postmaster mid-batch",
-    () => {
-      const schema = unique("faults")
-      const applicationName = unique("eesf")
-      const log = makeLog()
-      return Effect.scoped(Effect.gen(function*() {
+    () =>
+      onFaultServer(({ applicationName, log, schema }) => Effect.gen(function*() {
         yield* createTables(schema)
         const handlerFailures = { count: 0 }
         const runner = yield* Projection.start(readModelProjection(schema, handlerFailures))
@@ -531,16 +537,12 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         figures.subscriptionRetries = log.count("Subscription read failed")
         figures.totalMs = (yield* Clock.currentTimeMillis) - started
         console.log(`exactly-once projection under faults: ${JSON.stringify(figures)}`)
-      })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(log.layer))
-    },
+      })),
     600_000
   )
 
-  it.live("a projection whose handler loses its database restarts from its checkpoint, rather than retrying, parking or stopping on the event", () => {
-    const schema = unique("faults")
-    const applicationName = unique("eesf")
-    const log = makeLog()
-    return Effect.scoped(Effect.gen(function*() {
+  it.live("a projection whose handler loses its database restarts from its checkpoint, rather than retrying, parking or stopping on the event", () =>
+    onFaultServer(({ schema }) => Effect.gen(function*() {
       const store = yield* EventStore
       yield* createTables(schema)
       const reached = yield* Deferred.make<void>()
@@ -585,14 +587,10 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         "the runner is live again with every event applied"
       )
       expect(yield* Effect.flatMap(CheckpointStore, (checkpoints) => checkpoints.parked("totals"))).toEqual([])
-    })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(log.layer))
-  }, 300_000)
+    })), 300_000)
 
-  it.live("a subscription delivers every event once, in order, through a stop and start of the server and a restart", () => {
-    const schema = unique("faults")
-    const applicationName = unique("eesf")
-    const log = makeLog()
-    return Effect.scoped(Effect.gen(function*() {
+  it.live("a subscription delivers every event once, in order, through a stop and start of the server and a restart", () =>
+    onFaultServer(({ log, schema }) => Effect.gen(function*() {
       const store = yield* EventStore
       const received: Array<RecordedEvent> = []
       const consumer = yield* Effect.fork(
@@ -624,13 +622,10 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         events: events.length,
         failedReadsRetried: log.count("Subscription read failed")
       })}`)
-    })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(log.layer))
-  }, 300_000)
+    })), 300_000)
 
-  it.live("with retry: Schedule.stop a subscription ends at the first failed read, with a StoreError carrying the driver's message", () => {
-    const schema = unique("faults")
-    const applicationName = unique("eesf")
-    return Effect.scoped(Effect.gen(function*() {
+  it.live("with retry: Schedule.stop a subscription ends at the first failed read, with a StoreError carrying the driver's message", () =>
+    onFaultServer(() => Effect.gen(function*() {
       const store = yield* EventStore
       const received: Array<RecordedEvent> = []
       const consumer = yield* Effect.fork(Effect.exit(
@@ -645,8 +640,7 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
       )
       const error = fieldsOf(typedFailure(exit))
       expect(error._tag).toBe("StoreError")
-      // The connection was refused, or ended by the shutdown: either way the driver says so.
-      expect(error.message).toMatch(/^Could not read the global log(?:'s horizon)?: .*(ECONNREFUSED|terminat|[Cc]onnection)/)
-    })).pipe(Effect.provide(storeLayer(schema, applicationName)), Effect.provide(makeLog().layer))
-  }, 300_000)
+      // Refused, reset or ended by the shutdown, depending on the moment: the driver says which.
+      expect(error.message).toMatch(/^Could not read the global log(?:'s horizon)?: .*(ECONNREFUSED|ECONNRESET|EPIPE|terminat|[Cc]onnection)/)
+    })), 300_000)
 })

@@ -51,28 +51,27 @@ describe("store transactions on PGlite", () => {
       expect(Chunk.size(events)).toBe(2)
     }).pipe(Effect.provide(PgliteEventStore.layer())))
 
-  it.live("CheckpointStore.transaction returns the body's own failure when the ROLLBACK after it fails too", () =>
+  /** A checkpoint transaction whose database is closed under it, after a save; `then` ends its body. */
+  const closedUnder = <E>(then: Effect.Effect<void, E>) =>
     Effect.gen(function*() {
       const checkpoints = yield* CheckpointStore
       const { pglite } = yield* PgliteClient.PgliteClient
-      const exit = yield* Effect.exit(checkpoints.transaction(Effect.gen(function*() {
+      return yield* Effect.exit(checkpoints.transaction(Effect.gen(function*() {
         yield* checkpoints.save("reader", 5n)
-        // The database goes away under the transaction: its ROLLBACK fails.
         yield* Effect.promise(() => pglite.close())
-        return yield* Effect.fail(new BodyFailed())
+        yield* then
       })))
+    })
+
+  it.live("CheckpointStore.transaction returns the body's own failure when the ROLLBACK after it fails too", () =>
+    Effect.gen(function*() {
+      const exit = yield* closedUnder(Effect.fail(new BodyFailed()))
       expect(typedFailure(exit)).toBeInstanceOf(BodyFailed)
     }).pipe(Effect.provide(PgliteEventStore.layer())))
 
   it.live("CheckpointStore.transaction whose COMMIT fails for want of the database fails with a StoreError whose outcome is unknown", () =>
     Effect.gen(function*() {
-      const checkpoints = yield* CheckpointStore
-      const { pglite } = yield* PgliteClient.PgliteClient
-      const exit = yield* Effect.exit(checkpoints.transaction(Effect.gen(function*() {
-        yield* checkpoints.save("reader", 5n)
-        yield* Effect.promise(() => pglite.close())
-      })))
-      const error = typedFailure(exit)
+      const error = typedFailure(yield* closedUnder(Effect.void))
       expect(error).toBeInstanceOf(StoreError)
       expect(error).toMatchObject({
         outcomeUnknown: true,
