@@ -757,7 +757,7 @@ export const start = <E, R, T extends string>(
         return { restart: true, state: { _tag: "Standby" }, log: `stands down: ${error.message}` }
       }
       if (error instanceof Superseded) {
-        return { restart: true, state: { _tag: "Standby" }, log: `${error.message}: switching to the active generation`, info: true }
+        return { restart: true, state: { _tag: "Standby" }, log: `starts over on the active generation: ${error.message}`, info: true }
       }
       if (error instanceof InvalidInput || error instanceof RunnerLock.LockUnsupported) return stop(Cause.fail(error))
       return stop(Cause.die(error))

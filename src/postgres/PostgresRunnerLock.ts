@@ -53,10 +53,9 @@ interface Row {
   readonly [column: string]: unknown
 }
 
-const pooled = (pid: number, other: number) =>
-  `the advisory lock taken on backend ${pid} is not held across statements (backend ${other} answered ` +
-  `another statement of the same session): a transaction-mode pooler (such as PgBouncer with pool_mode = transaction) ` +
-  `sits in front of PostgreSQL. Use PostgresRunnerLock.layerLease() there`
+const pooled = (pid: number, seen: string) =>
+  `the advisory lock taken on server backend ${pid} is not held across statements (${seen}): a transaction-mode ` +
+  `pooler (such as PgBouncer with pool_mode = transaction) sits in front of PostgreSQL. Use PostgresRunnerLock.layerLease() there`
 
 /**
  * A session-level advisory lock, taken on a connection reserved for it. If the
@@ -124,8 +123,8 @@ export const makeAdvisory = (options?: RunnerLockOptions) =>
             Effect.logError(`Runner lock of "${name}": could not release the lock on backend ${pid}`, cause)
           )
         )
-        const refuse = (other: number) =>
-          Effect.zipRight(release, Effect.fail(new LockUnsupported({ name, reason: pooled(pid, other) })))
+        const refuse = (seen: string) =>
+          Effect.zipRight(release, Effect.fail(new LockUnsupported({ name, reason: pooled(pid, seen) })))
 
         // Another connection can only run on the lock's backend through a pooler;
         // in a quiet pooler it does (the backend just let go is reused first), and
@@ -133,14 +132,14 @@ export const makeAdvisory = (options?: RunnerLockOptions) =>
         const probe = yield* onPool(unlockOn, [key, pid]).pipe(Effect.option)
         const probed = Option.flatMap(probe, ([row]) => Option.fromNullable(row?.pid))
         if (Option.isSome(probed) && Number(probed.value) === pid) {
-          return yield* refuse(pid)
+          return yield* refuse(`a statement of another connection ran on it`)
         }
 
         const verify: Effect.Effect<void, LockLost | LockUnsupported> = onConnection(check, [key]).pipe(
           Effect.mapError((cause) => new LockLost({ name, reason: `its connection failed: ${cause.message}` })),
           Effect.flatMap(([row]): Effect.Effect<void, LockLost | LockUnsupported> => {
             const backend = Number(row?.pid)
-            if (backend !== pid) return refuse(backend)
+            if (backend !== pid) return refuse(`the next statement of its session ran on backend ${backend}`)
             return row?.held === true ? Effect.void : Effect.fail(new LockLost({ name, reason: "the advisory lock is no longer held" }))
           })
         )
