@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { CheckpointStore } from "./CheckpointStore.js"
-import { InvalidInput, type StoreError } from "./Errors.js"
+import { InvalidInput, StoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
 import * as Projection from "./Projection.js"
 
@@ -47,6 +47,11 @@ export interface ReadinessOptions {
    * process that is gone or stuck.
    */
   readonly maxStandby?: Duration.DurationInput | undefined
+  /**
+   * How long a projection's status may take before it counts as not ready
+   * (default 5 seconds): a probe must answer even when the database does not.
+   */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -192,11 +197,15 @@ export const make = <P extends Projection.Projection<unknown, unknown, string>>(
         >
     )
     const byName = new Map(runners.map((runner) => [runner.name, runner]))
+    const timeout = Duration.decode(options?.readiness?.timeout ?? Duration.seconds(5))
 
     const readinessOf = (runner: Projection.ProjectionRunner): Effect.Effect<ProjectionReadiness> =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const status = yield* Effect.either(runner.status)
+        const status = yield* Effect.either(runner.status.pipe(Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new StoreError({ message: `no answer within ${Duration.format(timeout)}` })
+        })))
         if (status._tag === "Left") {
           return { name: runner.name, ready: false, reasons: [`status unavailable: ${status.left.message}`] }
         }
