@@ -55,6 +55,16 @@ const poisonPolicy = { retry: Schedule.recurs(1), then: "stop" } as const
 // Each case has its projection and its stream in a store the cases of a backend share.
 const streamOf = (name: string) => `Order-${name}`
 
+/** A projection of the case's stream that applies events with `apply`, and fails on `Poison` ones. */
+const poisoned = (name: string, apply: (event: RecordedEvent) => Effect.Effect<void>) =>
+  Projection.make({
+    name,
+    filter: { streamIds: [streamOf(name)] },
+    batchSize: 4,
+    onFailure: poisonPolicy,
+    handle: (event: RecordedEvent) => event.eventType === "Poison" ? Effect.fail(new Error("cannot apply poison")) : apply(event)
+  })
+
 // Exactly once on SQL: a second application of a position violates the key.
 const sqlReadModel = (schema: string) =>
   Layer.effect(
@@ -65,16 +75,8 @@ const sqlReadModel = (schema: string) =>
       yield* sql`CREATE TABLE ${table} (projection text, position bigint, PRIMARY KEY (projection, position))`
       return {
         projection: (name: string) =>
-          Projection.make({
-            name,
-            filter: { streamIds: [streamOf(name)] },
-            batchSize: 4,
-            onFailure: poisonPolicy,
-            handle: (event: RecordedEvent) =>
-              event.eventType === "Poison"
-                ? Effect.fail(new Error("cannot apply poison"))
-                : sql`INSERT INTO ${table} VALUES (${name}, ${event.position.toString()})`.pipe(Effect.asVoid, Effect.orDie)
-          }),
+          poisoned(name, (event) =>
+            sql`INSERT INTO ${table} VALUES (${name}, ${event.position.toString()})`.pipe(Effect.asVoid, Effect.orDie)),
         applied: (name: string) =>
           sql<{ readonly applied: string }>`SELECT position::text AS applied FROM ${table} WHERE projection = ${name} ORDER BY position`.pipe(
             Effect.map((rows) => rows.map((row) => BigInt(row.applied))),
@@ -90,20 +92,12 @@ const memoryReadModel = Layer.effect(
     const applied = yield* Ref.make<ReadonlyMap<string, ReadonlyArray<bigint>>>(new Map())
     return {
       projection: (name: string) =>
-        Projection.make({
-          name,
-          filter: { streamIds: [streamOf(name)] },
-          batchSize: 4,
-          onFailure: poisonPolicy,
-          handle: (event: RecordedEvent) =>
-            event.eventType === "Poison"
-              ? Effect.fail(new Error("cannot apply poison"))
-              // In memory a failed batch's effects are not undone: idempotent by position.
-              : Ref.update(applied, (all) => {
-                const positions = all.get(name) ?? []
-                return positions.includes(event.position) ? all : new Map(all).set(name, [...positions, event.position])
-              })
-        }),
+        // In memory a failed batch's effects are not undone: idempotent by position.
+        poisoned(name, (event) =>
+          Ref.update(applied, (all) => {
+            const positions = all.get(name) ?? []
+            return positions.includes(event.position) ? all : new Map(all).set(name, [...positions, event.position])
+          })),
       applied: (name: string) => Effect.map(Ref.get(applied), (all) => all.get(name) ?? [])
     }
   })
