@@ -10,7 +10,6 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as os from "node:os"
 import { type InvalidInput, StoreError } from "../Errors.js"
@@ -64,12 +63,13 @@ const pooled = (pid: number, seen: string) =>
  * connection every `checkInterval`: a lost connection stops the runner.
  *
  * Needs session state, so not behind a transaction-mode pooler (use `lease`).
- * It notices one: a session lock is held by one server backend, so when
- * another connection's statement runs on the backend that took the lock, or a
- * later statement of this connection runs on another backend, there is a
- * pooler in between. Then it releases the lock on that backend and fails with
- * `LockUnsupported`, rather than leave a stray lock on a pooled connection that
- * would block every runner after it.
+ * It notices one, as soon as it has the lock and at every check: a session
+ * lock is held by one server backend, so when a statement of another
+ * connection runs on the backend that took the lock, or a later statement of
+ * this connection runs on another backend, there is a pooler in between. Then
+ * it releases the lock on that backend and fails with `LockUnsupported`,
+ * rather than leave a stray lock on a pooled connection that would block every
+ * runner after it.
  *
  * @since 0.1.0
  * @category constructors
@@ -127,22 +127,22 @@ export const makeAdvisory = (options?: RunnerLockOptions) =>
           Effect.zipRight(release, Effect.fail(new LockUnsupported({ name, reason: pooled(pid, seen) })))
 
         // Another connection can only run on the lock's backend through a pooler;
-        // in a quiet pooler it does (the backend just let go is reused first), and
-        // then this very statement releases the lock.
-        const probe = yield* onPool(unlockOn, [key, pid]).pipe(Effect.option)
-        const probed = Option.flatMap(probe, ([row]) => Option.fromNullable(row?.pid))
-        if (Option.isSome(probed) && Number(probed.value) === pid) {
-          return yield* refuse(`a statement of another connection ran on it`)
-        }
-
-        const verify: Effect.Effect<void, LockLost | LockUnsupported> = onConnection(check, [key]).pipe(
-          Effect.mapError((cause) => new LockLost({ name, reason: `its connection failed: ${cause.message}` })),
-          Effect.flatMap(([row]): Effect.Effect<void, LockLost | LockUnsupported> => {
-            const backend = Number(row?.pid)
-            if (backend !== pid) return refuse(`the next statement of its session ran on backend ${backend}`)
-            return row?.held === true ? Effect.void : Effect.fail(new LockLost({ name, reason: "the advisory lock is no longer held" }))
-          })
+        // in a quiet pooler it does (the backend this session just let go is
+        // reused first), and then this very statement releases the lock there.
+        // Inconclusive when the pool has no connection to spare.
+        const sharedBackend = onPool(unlockOn, [key, pid]).pipe(
+          Effect.map(([row]) => Number(row?.pid) === pid),
+          Effect.orElseSucceed(() => false)
         )
+        const verify: Effect.Effect<void, LockLost | LockUnsupported> = Effect.gen(function*() {
+          const [row] = yield* onConnection(check, [key]).pipe(
+            Effect.mapError((cause) => new LockLost({ name, reason: `its connection failed: ${cause.message}` }))
+          )
+          const backend = Number(row?.pid)
+          if (backend !== pid) return yield* refuse(`the next statement of its session ran on backend ${backend}`)
+          if (row?.held !== true) return yield* new LockLost({ name, reason: "the advisory lock is no longer held" })
+          if (yield* sharedBackend) return yield* refuse("a statement of another connection ran on it")
+        })
         yield* verify
         return Effect.forever(Effect.delay(verify, checkInterval))
       })
