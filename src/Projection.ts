@@ -28,12 +28,12 @@ import { type EventFilter, EventStore } from "./EventStore.js"
 import { Generations, Superseded, tableName } from "./Generations.js"
 import type { RecordedEvent } from "./RecordedEvent.js"
 import * as RunnerLock from "./RunnerLock.js"
-import type { LockUnsupported } from "./RunnerLock.js"
 
 /**
  * What happens when the handler fails on an event: retry with `retry`; if it
  * still fails, `"stop"` the projection with a `ProjectionFailed` that names the
- * event, or `"park"` the event (record it with the `CheckpointStore`, see
+ * event (until the event is skipped or parked at run time, see `skip` and
+ * `park`), or `"park"` the event (record it with the `CheckpointStore`, see
  * `parked`) and go on.
  *
  * @since 0.1.0
@@ -152,7 +152,6 @@ export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>()("Pr
   }
 }
 
-
 /**
  * A projection is not stopped on an event (or not on the one at `position`):
  * there is nothing to skip or park.
@@ -179,7 +178,7 @@ export class ProjectionNotStopped extends Schema.TaggedError<ProjectionNotStoppe
  * @since 0.1.0
  * @category models
  */
-export type RunnerError = ProjectionFailed | InvalidInput | LockUnsupported
+export type RunnerError = ProjectionFailed | InvalidInput | RunnerLock.LockUnsupported
 
 /**
  * What a runner is doing. `Failed` holds the cause that stopped it: a
