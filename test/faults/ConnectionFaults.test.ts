@@ -32,8 +32,7 @@ import {
   Option,
   Schedule,
   type Scope,
-  Stream,
-  SubscriptionRef
+  Stream
 } from "effect"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import type { StoreError } from "../../src/Errors.js"
@@ -511,8 +510,8 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
         const { acknowledged, appendFailures, unknownOutcomes } = yield* writing.stop
         yield* waitUntil(
           Effect.gen(function*() {
-            const state = yield* SubscriptionRef.get(runner.state)
-            if (state._tag === "Failed") return yield* Effect.fail(new Error(`the runner failed: ${state.error.message}`))
+            const state = yield* runner.state.get
+            if (state._tag === "Failed") return yield* Effect.fail(new Error(`the runner failed: ${state.reason}`))
             const status = yield* Effect.either(runner.status)
             const stored = yield* storedEvents(schema)
             return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
@@ -568,9 +567,9 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
       yield* FaultServer.stop.pipe(
         Effect.zipRight(Deferred.succeed(gate, undefined)),
         Effect.zipRight(waitUntil(
-          Effect.flatMap(SubscriptionRef.get(runner.state), (state) =>
+          Effect.flatMap(runner.state.get, (state) =>
             state._tag === "Failed"
-              ? Effect.fail(new Error(`the runner stopped: ${state.error.message}`))
+              ? Effect.fail(new Error(`the runner stopped: ${state.reason}`))
               : Effect.succeed(state._tag === "Restarting")),
           "the runner restarts"
         )),
@@ -579,7 +578,7 @@ describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection f
       yield* store.append("Account-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(afterFault)
       yield* waitUntil(
         Effect.gen(function*() {
-          const state = yield* SubscriptionRef.get(runner.state)
+          const state = yield* runner.state.get
           const status = yield* Effect.either(runner.status)
           return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
             (yield* appliedEvents(schema)) === 3
