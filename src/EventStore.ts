@@ -58,6 +58,41 @@ export interface ReadStreamOptions {
 }
 
 /**
+ * A stream as `readStream` shows it at one moment: its version, where the
+ * events it returns start, and those events. What state folded from a
+ * stream's events needs to know whether it is still current (see
+ * docs/snapshots.md): state that folded the events from `firstVersion` up to
+ * some version at this `epoch` is current as long as both are unchanged.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamView {
+  /**
+   * The stream's version, as expected versions see it: hidden events count,
+   * and it is 0 when the stream has no events (never written, or soft-deleted).
+   */
+  readonly version: number
+  /**
+   * The version of the first event `events` returns; when it returns none
+   * (the stream has no events, is soft-deleted, or its metadata hides them
+   * all), the version the next appended event will get.
+   */
+  readonly firstVersion: number
+  /**
+   * Changes whenever the stream's stored events are rewritten in place (an
+   * erasure), so that state folded from them before is known to be out of date.
+   */
+  readonly epoch: number
+  /**
+   * The events `readStream` returns, as of this view: up to `version`, with
+   * the stream's metadata (and, for `maxAge`, the clock) of the moment the
+   * view was taken. None when `version` is 0.
+   */
+  readonly events: (options?: ReadStreamOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -294,6 +329,14 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
     streamId: string,
     options?: ReadStreamOptions
   ) => Stream.Stream<RecordedEvent, StreamNotFound | StreamDeleted | InvalidInput | StoreError>
+  /**
+   * The stream's version, where the events `readStream` returns start, its
+   * epoch, and a reader of those events, in one look at the stream (one round
+   * trip on SQL, before the events are read). Unlike `readStream` it does not
+   * fail for a stream that has no events: its version is 0 then. Fails with
+   * `StreamDeleted` when tombstoned.
+   */
+  readonly viewStream: (streamId: string) => Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError>
   /**
    * The global log in position order: every event committed before the read
    * started, each once, in the same order for every reader. Ends there; a live
