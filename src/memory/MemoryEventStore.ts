@@ -335,8 +335,10 @@ export const make = (
       const low = Math.max(1, truncateBefore ?? 1, maxCount === null ? 1 : head - maxCount + 1)
       const cutoff = maxAgeMillis === null ? -Infinity : now - maxAgeMillis
       const visible = (event: StoredEvent | undefined): event is StoredEvent => event !== undefined && event.recordedAt >= cutoff
+      // The first visible event, or the next version when none is visible.
       let firstVersion = low
       while (firstVersion <= head && !visible(events[firstVersion - 1])) firstVersion++
+      if (firstVersion > head) firstVersion = head + 1
       const read = (readOptions?: ReadStreamOptions) =>
         Stream.unwrap(Effect.map(Validation.readStreamOptions(readOptions), ({ batchSize, direction, from, limit }) => {
           const forward = direction === "forward"

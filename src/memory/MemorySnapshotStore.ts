@@ -45,6 +45,8 @@ export const make: Effect.Effect<SnapshotStore["Type"]> = Effect.gen(function*()
       return Option.map(HashMap.get(yield* Ref.get(ref), streamId), (stored) => ({
         streamId,
         version: stored.version,
+        firstVersion: stored.firstVersion,
+        epoch: stored.epoch,
         schemaVersion: stored.schemaVersion,
         state: JSON.parse(stored.state) as unknown,
         savedAt: new Date(stored.savedAt)
