@@ -24,13 +24,71 @@ ALTER TABLE snapshots
   ADD COLUMN first_version bigint NOT NULL DEFAULT 0 CHECK (first_version >= 0),
   ADD COLUMN epoch bigint NOT NULL DEFAULT 0 CHECK (epoch >= 0);
 
+-- What readStream shows of a stream now, in one call: the stream's row, the
+-- lowest version its metadata lets a reader see (read_from), maxAge's cutoff
+-- (this statement's start minus maxAge, in microseconds since the epoch; NULL
+-- without maxAge), and the version of the first event a reader sees (NULL
+-- when none, or when the stream has no events or is soft-deleted). No row for
+-- a stream that has never had a row. A function, so that the server plans its
+-- statements once per connection: the same query sent as one statement cost
+-- more to plan (about 1.3 ms) than to run (under 0.1 ms).
+CREATE FUNCTION view_stream(p_stream text)
+RETURNS TABLE (
+  head           bigint,
+  is_deleted     boolean,
+  is_tombstoned  boolean,
+  history_epoch  bigint,
+  archived_up_to bigint,
+  read_from      bigint,
+  cutoff_us      bigint,
+  first_visible  bigint
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path FROM CURRENT
+AS $$
+DECLARE
+  s      streams%ROWTYPE;
+  cutoff timestamptz;
+  hot    bigint;
+  cold   bigint;
+BEGIN
+  SELECT * INTO s FROM streams WHERE stream_id = p_stream;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  head := s.version;
+  is_deleted := s.deleted_at IS NOT NULL;
+  is_tombstoned := s.tombstoned_at IS NOT NULL;
+  history_epoch := s.epoch;
+  archived_up_to := s.archived_version;
+  read_from := GREATEST(1, coalesce(s.truncate_before, 1), s.version - coalesce(s.max_count, s.version) + 1);
+  cutoff := statement_timestamp() - s.max_age_ms * interval '1 millisecond';
+  cutoff_us := (extract(epoch FROM cutoff) * 1000000)::bigint;
+  IF s.version > 0 AND s.deleted_at IS NULL AND s.tombstoned_at IS NULL THEN
+    SELECT e.stream_version INTO hot FROM events e
+    WHERE e.stream_id = p_stream AND e.stream_version >= read_from AND e.stream_version <= s.version
+      AND (cutoff IS NULL OR e.recorded_at >= cutoff)
+    ORDER BY e.stream_version LIMIT 1;
+    IF s.archived_version > 0 THEN
+      SELECT e.stream_version INTO cold FROM events_archive e
+      WHERE e.stream_id = p_stream AND e.stream_version >= read_from AND e.stream_version <= s.version
+        AND (cutoff IS NULL OR e.recorded_at >= cutoff)
+      ORDER BY e.stream_version LIMIT 1;
+    END IF;
+    first_visible := least(hot, cold);
+  END IF;
+  RETURN NEXT;
+END
+$$;
+
 -- The append, as append_events (0005), with three changes:
 -- * When it stores nothing it says why, in one row with no position:
 --   rejection 'conflict' with the version its check saw (taken under the
 --   stream's row lock, after waiting for an append in flight; when the stream
 --   got to a version the append accepts while it waited, it claims again
---   instead), 'tombstoned', or 'stored_ids' (an event id is stored already)
---   with the version then. So a ConcurrencyError never reports a version that
+--   instead), 'tombstoned', or 'stored_ids' (an event id is stored already,
+--   perhaps by the very append it waited for) with the version then. So a ConcurrencyError never reports a version that
 --   satisfies what the append expected, however appends race.
 -- * recorded_at never decreases along a stream: it is the later of the
 --   statement's start and the stream's last append (streams.updated_at). An
@@ -113,6 +171,12 @@ BEGIN
       RETURN;
     END IF;
     seen := CASE WHEN seen IS NULL OR deleted THEN 0 ELSE seen END;
+    -- The append we waited for may have stored these very ids: then this is a retry.
+    IF EXISTS (SELECT 1 FROM events WHERE event_id = ANY (p_ids))
+       OR EXISTS (SELECT 1 FROM events_archive WHERE event_id = ANY (p_ids)) THEN
+      RETURN QUERY SELECT NULL::bigint, seen, 'stored_ids'::text;
+      RETURN;
+    END IF;
     IF NOT (CASE p_expected
       WHEN 'any' THEN true
       WHEN 'no_stream' THEN seen = 0

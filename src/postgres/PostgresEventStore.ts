@@ -129,6 +129,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const archive = sql(`${schema}.events_archive`)
     const streams = sql(`${schema}.streams`)
     const appendToStream = sql(`${schema}.append_to_stream`)
+    const viewStreamFunction = sql(`${schema}.view_stream`)
     const deletions = sql(`${schema}.stream_deletions`)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, options?.subscriptions)
@@ -267,10 +268,10 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
     // --- reads -------------------------------------------------------------------
 
-    // One look at the stream's row: its version, the lowest version its metadata
-    // lets a reader see, maxAge's cutoff (measured once, by the database's clock:
-    // that instant minus maxAge, in microseconds since the epoch), and the first
-    // event a reader sees (an index probe into each table, when live).
+    // One look at the stream (migrations/0006_stream_history.sql): its version,
+    // the lowest version its metadata lets a reader see, maxAge's cutoff
+    // (measured once, by the database's clock: that instant minus maxAge, in
+    // microseconds since the epoch), and the first event a reader sees.
     const openStream = (streamId: string) =>
       Effect.gen(function*() {
         yield* Validation.streamId(streamId)
@@ -280,23 +281,10 @@ export const make = (options?: PostgresEventStoreOptions) =>
           readonly low: string
           readonly cutoff: string | null
           readonly first_visible: string | null
-        }>`SELECT s.version::text AS version, s.deleted_at IS NOT NULL AS deleted, s.tombstoned_at IS NOT NULL AS tombstoned,
-            s.epoch::text AS epoch, s.archived_version::text AS archived_version, k.low::text AS low,
-            (extract(epoch FROM k.cutoff) * 1000000)::bigint::text AS cutoff,
-            CASE WHEN s.version > 0 AND s.deleted_at IS NULL THEN least(
-              (SELECT e.stream_version FROM ${events} e
-                WHERE e.stream_id = s.stream_id AND e.stream_version BETWEEN k.low AND s.version
-                  AND (k.cutoff IS NULL OR e.recorded_at >= k.cutoff)
-                ORDER BY e.stream_version LIMIT 1),
-              (SELECT e.stream_version FROM ${archive} e
-                WHERE s.archived_version > 0 AND e.stream_id = s.stream_id AND e.stream_version BETWEEN k.low AND s.version
-                  AND (k.cutoff IS NULL OR e.recorded_at >= k.cutoff)
-                ORDER BY e.stream_version LIMIT 1)
-            )::text END AS first_visible
-          FROM ${streams} s CROSS JOIN LATERAL (SELECT
-            GREATEST(1, coalesce(s.truncate_before, 1), s.version - coalesce(s.max_count, s.version) + 1) AS low,
-            statement_timestamp() - s.max_age_ms * interval '1 millisecond' AS cutoff) k
-          WHERE s.stream_id = ${streamId}`.pipe(
+        }>`SELECT v.head::text AS version, v.is_deleted AS deleted, v.is_tombstoned AS tombstoned,
+            v.history_epoch::text AS epoch, v.archived_up_to::text AS archived_version, v.read_from::text AS low,
+            v.cutoff_us::text AS cutoff, v.first_visible::text AS first_visible
+          FROM ${viewStreamFunction}(${streamId}) v`.pipe(
           Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
         )
         if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
