@@ -81,6 +81,13 @@ export class SnapshotStore extends Context.Tag("effect-event-store/SnapshotStore
   readonly save: (streamId: string, snapshot: SnapshotToSave) => Effect.Effect<void, InvalidInput | StoreError>
   /** The stream's snapshot, whatever its schema version, or none. */
   readonly load: (streamId: string) => Effect.Effect<Option.Option<Snapshot>, InvalidInput | StoreError>
+  /**
+   * Removes the stream's snapshot, if any. `eraseStream` does not touch
+   * snapshots (a snapshot saved before an erasure is never used again, but its
+   * state stays until the next save replaces it): delete it too when the state
+   * may hold personal data.
+   */
+  readonly delete: (streamId: string) => Effect.Effect<void, InvalidInput | StoreError>
 }>() {}
 
 /**

@@ -53,7 +53,13 @@ export const make: Effect.Effect<SnapshotStore["Type"]> = Effect.gen(function*()
       }))
     }).pipe(Effect.withSpan("SnapshotStore.load", { attributes: { streamId } }))
 
-  return SnapshotStore.of({ save, load })
+  const remove = (streamId: string) =>
+    Effect.gen(function*() {
+      yield* Validation.streamId(streamId)
+      yield* Ref.update(ref, HashMap.remove(streamId))
+    }).pipe(Effect.withSpan("SnapshotStore.delete", { attributes: { streamId } }))
+
+  return SnapshotStore.of({ save, load, delete: remove })
 })
 
 /**

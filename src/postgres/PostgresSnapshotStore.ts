@@ -1,6 +1,7 @@
 /**
  * The snapshot store on PostgreSQL, in the `snapshots` table of the event
- * store's schema (migrations/0002_snapshots.sql), through any `@effect/sql`
+ * store's schema (migrations/0002_snapshots.sql, with what each snapshot
+ * summarises since 0006_stream_history.sql), through any `@effect/sql`
  * client with the `pg` dialect: `@effect/sql-pg` for a server, or the PGlite
  * client of `effect-event-store/pglite`.
  *
@@ -92,7 +93,16 @@ export const make = (options?: PostgresSnapshotStoreOptions) =>
         })
       }).pipe(Effect.withSpan("SnapshotStore.load", { attributes: { streamId } }))
 
-    return SnapshotStore.of({ save, load })
+    const remove = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        yield* sql`DELETE FROM ${snapshots} WHERE stream_id = ${streamId}`.pipe(
+          Effect.catchTag("SqlError", (cause) =>
+            new StoreError({ message: `Could not delete the snapshot of "${streamId}"`, cause }))
+        )
+      }).pipe(Effect.withSpan("SnapshotStore.delete", { attributes: { streamId } }))
+
+    return SnapshotStore.of({ save, load, delete: remove })
   })
 
 /**

@@ -33,6 +33,17 @@ for (const backend of backends("snapshots")) {
           expect(loaded.savedAt).toBeInstanceOf(Date)
         }))
 
+      it.effect("delete removes the stream's snapshot; deleting where there is none changes nothing", () =>
+        Effect.gen(function*() {
+          const snapshots = yield* SnapshotStore
+          const streamId = uniqueStream("Counter")
+          yield* snapshots.delete(streamId)
+          yield* snapshots.save(streamId, { version: 2, firstVersion: 1, epoch: 0, schemaVersion: 1, state: { n: 2 } })
+          yield* snapshots.delete(streamId)
+          expect(yield* snapshots.load(streamId)).toEqual(Option.none())
+          expect(yield* Effect.flip(snapshots.delete(""))).toMatchObject({ _tag: "InvalidInput", field: "streamId" })
+        }))
+
       it.effect("a newer snapshot replaces an older one; an older one of the same schema version does not", () =>
         Effect.gen(function*() {
           const snapshots = yield* SnapshotStore
