@@ -6,21 +6,22 @@
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type * as Stream from "effect/Stream"
-import type {
-  ConcurrencyError,
-  DuplicateEventId,
-  InvalidInput,
-  MetadataConcurrencyError,
-  StoreError,
-  StreamDeleted,
+import * as Stream from "effect/Stream"
+import {
+  type ConcurrencyError,
+  type DuplicateEventId,
+  type InvalidInput,
+  type MetadataConcurrencyError,
+  type StoreError,
+  type StreamDeleted,
   StreamNotFound
 } from "./Errors.js"
 import type { EventData } from "./EventData.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
+import * as Validation from "./Validation.js"
 
 /**
  * @since 0.1.0
@@ -91,6 +92,42 @@ export interface StreamView {
    */
   readonly events: (options?: ReadStreamOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
 }
+
+/**
+ * The view of a stream that has no events (never written, soft-deleted, or
+ * only metadata): version 0, no events, and where its events would start.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const emptyStreamView = (firstVersion: number, epoch: number): StreamView => ({
+  version: 0,
+  firstVersion,
+  epoch,
+  events: (options) => Stream.unwrap(Effect.as(Validation.readStreamOptions(options), Stream.empty))
+})
+
+/**
+ * `viewStream` and `readStream` from a backend's one look at a stream, so that
+ * on every backend `readStream` is exactly a view's events (and
+ * `StreamNotFound` where the view has version 0).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStreamReads = (
+  open: (streamId: string) => Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError>
+) => ({
+  viewStream: (streamId: string) =>
+    open(streamId).pipe(Effect.withSpan("EventStore.viewStream", { attributes: { streamId } })),
+  readStream: (streamId: string, options?: ReadStreamOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const checked = yield* Validation.readStreamOptions(options)
+      const view = yield* open(streamId)
+      if (view.version === 0) return yield* new StreamNotFound({ streamId })
+      return view.events(checked)
+    })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+})
 
 /**
  * @since 0.1.0

@@ -184,7 +184,7 @@ export const make: {
       readonly epoch: number
     }
 
-    const fold = (streamId: string): Effect.Effect<Folded, LoadError> =>
+    const loadFolded = (streamId: string): Effect.Effect<Folded, LoadError> =>
       Effect.gen(function*() {
         // Two independent reads: at once, so a load waits for one round trip before the events.
         const [snapshot, view] = yield* Effect.all([
@@ -210,7 +210,7 @@ export const make: {
       }).pipe(Effect.withSpan("CommandHandler.load", { attributes: { aggregate: aggregate.name, streamId } }))
 
     const load = (streamId: string): Effect.Effect<Loaded<S>, LoadError> =>
-      Effect.map(fold(streamId), ({ snapshotVersion, state, version }) => ({ state, version, snapshotVersion }))
+      Effect.map(loadFolded(streamId), ({ snapshotVersion, state, version }) => ({ state, version, snapshotVersion }))
 
     // Saved with what the state was folded from: the loaded view's first version and epoch.
     const save = (streamId: string, from: Folded, version: number, state: S) =>
@@ -225,7 +225,7 @@ export const make: {
         }))
 
     const snapshot = (streamId: string) =>
-      fold(streamId).pipe(
+      loadFolded(streamId).pipe(
         Effect.tap((loaded) => save(streamId, loaded, loaded.version, loaded.state)),
         Effect.map(({ snapshotVersion, state, version }): Loaded<S> => ({ state, version, snapshotVersion })),
         Effect.withSpan("CommandHandler.snapshot", { attributes: { aggregate: aggregate.name, streamId } })
@@ -233,7 +233,7 @@ export const make: {
 
     const attempt = (streamId: string, command: C, handleOptions: HandleOptions | undefined, correlation: Correlation.Correlation) =>
       Effect.gen(function*() {
-        const loaded = yield* fold(streamId)
+        const loaded = yield* loadFolded(streamId)
         const events = yield* aggregate.decide(command, loaded.state)
         const state = Aggregate.fold(aggregate, events, loaded.state)
         if (events.length === 0) {

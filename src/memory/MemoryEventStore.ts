@@ -25,15 +25,16 @@ import {
   type DuplicateEventId,
   type InvalidInput,
   MetadataConcurrencyError,
-  StreamDeleted,
-  StreamNotFound
+  StreamDeleted
 } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import {
   type AppendOptions,
   type AppendResult,
+  emptyStreamView,
   EventStore,
   makeStreamMetadata,
+  makeStreamReads,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -323,12 +324,7 @@ export const make = (
     // those events that keeps to this moment (the state's event arrays only grow).
     const view = (stream: Option.Option<StreamRow>, now: number): StreamView => {
       if (Option.isNone(stream) || liveVersion(stream) === 0) {
-        return {
-          version: 0,
-          firstVersion: Option.isSome(stream) ? stream.value.version + 1 : 1,
-          epoch: Option.isSome(stream) ? stream.value.epoch : 0,
-          events: (readOptions) => Stream.unwrap(Effect.as(Validation.readStreamOptions(readOptions), Stream.empty))
-        }
+        return Option.isSome(stream) ? emptyStreamView(stream.value.version + 1, stream.value.epoch) : emptyStreamView(1, 0)
       }
       const { epoch, events, maxAgeMillis, maxCount, truncateBefore, version: head } = stream.value
       // The lowest version the metadata lets a reader see; maxAge measured once, now.
@@ -367,16 +363,7 @@ export const make = (
         return view(stream, yield* Clock.currentTimeMillis)
       })
 
-    const viewStream = (streamId: string) =>
-      openStream(streamId).pipe(Effect.withSpan("EventStore.viewStream", { attributes: { streamId } }))
-
-    const readStream = (streamId: string, readOptions?: ReadStreamOptions) =>
-      Stream.unwrap(Effect.gen(function*() {
-        const options = yield* Validation.readStreamOptions(readOptions)
-        const opened = yield* openStream(streamId)
-        if (opened.version === 0) return yield* new StreamNotFound({ streamId })
-        return opened.events(options)
-      })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+    const { readStream, viewStream } = makeStreamReads(openStream)
 
     // Position p is at index p - 1 of the log (or of the archive, once archived).
     // Reads only look at the first `size` entries of the arrays they were given.

@@ -20,17 +20,18 @@ import {
   type InvalidInput,
   MetadataConcurrencyError,
   StoreError,
-  StreamDeleted,
-  StreamNotFound
+  StreamDeleted
 } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import {
   type AppendOptions,
   type AppendResult,
   type ArchiveResult,
+  emptyStreamView,
   type EraseResult,
   EventStore,
   makeStreamMetadata,
+  makeStreamReads,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -288,14 +289,8 @@ export const make = (options?: PostgresEventStoreOptions) =>
           Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
         )
         if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
-        if (stream === undefined || liveVersion(stream) === 0) {
-          return {
-            version: 0,
-            firstVersion: stream === undefined ? 1 : Number(stream.version) + 1,
-            epoch: stream === undefined ? 0 : Number(stream.epoch),
-            events: (readOptions) => Stream.unwrap(Effect.as(Validation.readStreamOptions(readOptions), Stream.empty))
-          } satisfies StreamView
-        }
+        if (stream === undefined) return emptyStreamView(1, 0)
+        if (liveVersion(stream) === 0) return emptyStreamView(Number(stream.version) + 1, Number(stream.epoch))
         // Reads go up to the version the stream had now, so a long read is one
         // consistent prefix of the stream.
         const head = Number(stream.version)
@@ -335,16 +330,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
         } satisfies StreamView
       })
 
-    const viewStream = (streamId: string) =>
-      openStream(streamId).pipe(Effect.withSpan("EventStore.viewStream", { attributes: { streamId } }))
-
-    const readStream = (streamId: string, readOptions?: ReadStreamOptions) =>
-      Stream.unwrap(Effect.gen(function*() {
-        const options = yield* Validation.readStreamOptions(readOptions)
-        const view = yield* openStream(streamId)
-        if (view.version === 0) return yield* new StreamNotFound({ streamId })
-        return view.events(options)
-      })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+    const { readStream, viewStream } = makeStreamReads(openStream)
 
     // Events in [cursor, horizon] that pass the filter, at most `size`.
     const readRange = (

@@ -24,6 +24,22 @@ const storeIn = (schema: string) =>
 const withStore = <A, E>(schema: string, body: Effect.Effect<A, E, EventStore | SqlClient.SqlClient>) =>
   Effect.provide(body, storeIn(schema))
 
+/** A store in a fresh schema, with only the migrations before `migration`: what an older version left. */
+const migratedBefore = (schema: string, migration: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const table = `${schema}.event_store_migrations`
+    return sql.withTransaction(Effect.gen(function*() {
+      yield* sql`CREATE SCHEMA ${sql(schema)}`
+      yield* sql`CREATE TABLE ${sql(table)} (
+        migration_id integer PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), name text NOT NULL)`
+      yield* sql`SET LOCAL search_path TO ${sql(schema)}`
+      yield* Migrator.make({})({
+        loader: Effect.map(Migrations.loader, (files) => files.filter(([id]) => id < migration)),
+        table
+      })
+    }))
+  })
+
 const backends = [
   { name: "PostgreSQL", available: serverAvailable, client: pgLayer(8) },
   { name: "PGlite", available: true, client: PgliteClient.layer() }
@@ -204,17 +220,7 @@ for (const backend of backends) {
         const schema = uniqueSchema("upgrade")
         return Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
-          const table = `${schema}.event_store_migrations`
-          yield* sql.withTransaction(Effect.gen(function*() {
-            yield* sql`CREATE SCHEMA ${sql(schema)}`
-            yield* sql`CREATE TABLE ${sql(table)} (
-              migration_id integer PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), name text NOT NULL)`
-            yield* sql`SET LOCAL search_path TO ${sql(schema)}`
-            yield* Migrator.make({})({
-              loader: Effect.map(Migrations.loader, (files) => files.filter(([id]) => id < 4)),
-              table
-            })
-          }))
+          yield* migratedBefore(schema, 4)
           yield* sql`INSERT INTO ${sql(`${schema}.streams`)} (stream_id, category, version) VALUES ('Order-1', 'Order', 2)`
           yield* sql`INSERT INTO ${sql(`${schema}.events`)}
             (event_id, stream_id, stream_version, category, event_type, schema_version, data, metadata)
@@ -238,17 +244,7 @@ for (const backend of backends) {
         const schema = uniqueSchema("upgrade6")
         return Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
-          const table = `${schema}.event_store_migrations`
-          yield* sql.withTransaction(Effect.gen(function*() {
-            yield* sql`CREATE SCHEMA ${sql(schema)}`
-            yield* sql`CREATE TABLE ${sql(table)} (
-              migration_id integer PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), name text NOT NULL)`
-            yield* sql`SET LOCAL search_path TO ${sql(schema)}`
-            yield* Migrator.make({})({
-              loader: Effect.map(Migrations.loader, (files) => files.filter(([id]) => id < 6)),
-              table
-            })
-          }))
+          yield* migratedBefore(schema, 6)
           const oldAppend = (eventId: string) =>
             sql`SELECT * FROM ${sql(`${schema}.append_events`)}('Order-1', 'Order', 'any', 0, ${`{${eventId}}`}::uuid[],
               ${JSON.stringify([{ id: eventId, type: "Placed", schemaVersion: 1, data: {}, metadata: {} }])}::jsonb)`
