@@ -121,19 +121,19 @@ for (const backend of backends("aggregate_lifecycle")) {
           expect(handled.version).toBe(4)
         }))
 
-      it.effect("when maxAge hides every event of an idle stream, load returns the stream's real version and the aggregate can still be written", () =>
+      it.effect("when maxAge hides every event of an idle stream, load returns the stream's real version, no snapshot from before, and the aggregate can still be written", () =>
         Effect.gen(function*() {
           const store = yield* EventStore
           const tallies = yield* CommandHandler.make(snapshotting(undefined), { retry: Schedule.stop })
           const streamId = uniqueStream("Tally")
-          yield* tallies.handle(streamId, { _tag: "AddMany", amounts: [1, 2, 3] })
+          yield* tallies.handle(streamId, { _tag: "AddMany", amounts: [1, 2, 3] }, { snapshot: true })
           yield* store.setStreamMetadata(streamId, { maxAge: 1 })
           // Wait (bounded) until the events are older than a millisecond.
           yield* collect(store.readStream(streamId)).pipe(
             Effect.filterOrFail((events) => events.length === 0),
             Effect.retry(Schedule.spaced("5 millis").pipe(Schedule.upTo("30 seconds")))
           )
-          expect((yield* tallies.load(streamId)).version).toBe(3)
+          expect(yield* tallies.load(streamId)).toEqual({ state: initialState, version: 3, snapshotVersion: 0 })
           expect((yield* tallies.handle(streamId, add(4))).version).toBe(4)
         }))
 
