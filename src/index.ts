@@ -27,9 +27,11 @@ export * as EventRegistry from "./events/EventRegistry.js"
 export * as EventType from "./events/EventType.js"
 export * as TypedEventStore from "./events/TypedEventStore.js"
 export {
+  isCurrent,
   type LoadedSnapshot,
   loadSnapshot,
   type Snapshot,
+  type SnapshotBasis,
   type SnapshotSchema,
   SnapshotStore,
   type SnapshotToSave,

@@ -21,17 +21,18 @@ import {
   type InvalidInput,
   MetadataConcurrencyError,
   StoreError,
-  StreamDeleted,
-  StreamNotFound
+  StreamDeleted
 } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import {
   type AppendOptions,
   type AppendResult,
   type ArchiveResult,
+  emptyStreamView,
   type EraseResult,
   EventStore,
   makeStreamMetadata,
+  makeStreamReads,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -40,6 +41,7 @@ import {
   type SetStreamMetadataOptions,
   type StreamLifecycleOptions,
   type StreamMetadataInput,
+  type StreamView,
   type SubscribeOptions
 } from "../EventStore.js"
 import * as AppendRejection from "../AppendRejection.js"
@@ -102,6 +104,9 @@ interface StreamState {
   readonly tombstoned: boolean
 }
 
+/** Why the append function stored nothing. */
+type Rejection = "conflict" | "tombstoned" | "stored_ids"
+
 /** The version an expected-version check sees: 0 for a stream with no events, deleted or tombstoned. */
 const liveVersion = (stream: StreamState | undefined): number =>
   stream === undefined || stream.deleted || stream.tombstoned ? 0 : Number(stream.version)
@@ -125,7 +130,9 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const events = sql(`${schema}.events`)
     const archive = sql(`${schema}.events_archive`)
     const streams = sql(`${schema}.streams`)
-    const appendEvents = sql(`${schema}.append_events`)
+    const appendToStream = sql(`${schema}.append_to_stream`)
+    const viewStreamFunction = sql(`${schema}.view_stream`)
+    const deletions = sql(`${schema}.stream_deletions`)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, options?.subscriptions)
     // Qualified by the alias `e` that every read gives the events table: ORDER BY
@@ -145,20 +152,20 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
     // --- append -----------------------------------------------------------------
 
-    // One call of the append function (migrations/0005_append_function.sql):
-    // it claims the versions on the stream's row and inserts every event, in
-    // one round trip, with plans the server keeps per connection. A racing
-    // append waits for the row, re-checks the version and stores nothing instead
-    // of failing, so a conflict never aborts the caller's transaction. No row
-    // back means: conflict, tombstone, or ids already stored.
+    // One call of the append function (migrations/0007_stream_history.sql): it
+    // claims the versions on the stream's row and inserts every event, in one
+    // round trip, with plans the server keeps per connection. A racing append
+    // waits for the row and re-checks instead of failing, so a conflict never
+    // aborts the caller's transaction. When it stores nothing it returns one
+    // row without a position that says why, with the version its check saw.
     const appendStatement = (append: Validation.PreparedAppend, batch: string) => {
       const [expected, version] = typeof append.expected === "number"
         ? ["exact", append.expected]
         : [append.expected, 0]
       const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
-      return sql<{ readonly position: string; readonly stream_version: string }>`
-        SELECT a.event_position::text AS position, a.event_version::text AS stream_version
-        FROM ${appendEvents}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[], ${batch}::jsonb) a
+      return sql<{ readonly position: string | null; readonly stream_version: string; readonly rejection: Rejection | null }>`
+        SELECT a.event_position::text AS position, a.event_version::text AS stream_version, a.rejection
+        FROM ${appendToStream}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[], ${batch}::jsonb) a
         ORDER BY a.event_position`
     }
 
@@ -168,30 +175,48 @@ export const make = (options?: PostgresEventStoreOptions) =>
         Effect.map((rows) => rows[0])
       )
 
-    // The slow path, after the append statement wrote nothing: is the stream
-    // tombstoned, is it a retry of an append that is already stored (success),
-    // a clash of event ids, or a version conflict? A tombstone wins over
+    // The events already stored under the append's ids, and whether each one's
+    // stream had been soft-deleted right before it (its append found no stream).
+    const storedUnder = (append: Validation.PreparedAppend) =>
+      sql<{
+        readonly event_id: string
+        readonly stream_id: string
+        readonly stream_version: string
+        readonly position: string
+        readonly recreated: boolean
+      }>`SELECT e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, e.position::text AS position,
+           EXISTS (SELECT 1 FROM ${deletions} d WHERE d.stream_id = e.stream_id AND d.version = e.stream_version - 1) AS recreated
+         FROM ${hotAndArchived} e WHERE e.event_id IN ${sql.in(append.events.map((event) => event.eventId))}`.pipe(
+        Effect.map((rows) =>
+          rows.map((row): AppendRejection.StoredEvent => ({
+            eventId: row.event_id,
+            streamId: row.stream_id,
+            streamVersion: Number(row.stream_version),
+            position: BigInt(row.position),
+            recreated: row.recreated
+          }))
+        )
+      )
+
+    // Why the append function stored nothing. A tombstone wins over
     // idempotency, as in EventStoreDB: the answer does not depend on whether a
-    // scavenge has removed the stream's events yet.
+    // scavenge has removed the stream's events yet. With ids already stored:
+    // a retry of an append that is stored (success), a clash of ids, or a
+    // version conflict.
+    const explainRejection = (append: Validation.PreparedAppend, rejection: Rejection, actual: number) =>
+      rejection === "tombstoned"
+        ? Effect.fail(new StreamDeleted({ streamId: append.streamId }))
+        : rejection === "conflict"
+        ? AppendRejection.classify(append, actual, [])
+        : Effect.flatMap(storedUnder(append), (stored) => AppendRejection.classify(append, actual, stored))
+
+    // After a racing append stored one of the ids between the function's check
+    // and its insert: look at the stream and the ids again.
     const explainRejected = (append: Validation.PreparedAppend) =>
       Effect.gen(function*() {
-        const ids = append.events.map((event) => event.eventId)
         const stream = yield* streamState(append.streamId)
         if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId: append.streamId })
-        const actual = liveVersion(stream)
-        const stored = yield* sql<{
-          readonly event_id: string
-          readonly stream_id: string
-          readonly stream_version: string
-          readonly position: string
-        }>`SELECT e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, e.position::text AS position
-           FROM ${hotAndArchived} e WHERE e.event_id IN ${sql.in(ids)}`
-        return yield* AppendRejection.classify(append, actual, stored.map((row) => ({
-          eventId: row.event_id,
-          streamId: row.stream_id,
-          streamVersion: Number(row.stream_version),
-          position: BigInt(row.position)
-        })))
+        return yield* explainRejection(append, "stored_ids", liveVersion(stream))
       })
 
     const append = (streamId: string, eventData: ReadonlyArray<EventData>, appendOptions?: AppendOptions) =>
@@ -223,17 +248,19 @@ export const make = (options?: PostgresEventStoreOptions) =>
             return SqlErrors.writeFailed(`Could not append to "${streamId}"`)(error)
           })
         )
-        if (rows !== null && rows.length === prepared.events.length) {
+        const outcome = rows?.[0]
+        if (rows !== null && outcome !== undefined && outcome.rejection === null) {
           // Committed already unless the caller's transaction is still open; then
           // the poller notices once it commits.
           if (!inTransaction) yield* wakeups.nudge
-          const last = rows[rows.length - 1]
           return {
-            streamVersion: last === undefined ? 0 : Number(last.stream_version),
-            positions: rows.map((row) => BigInt(row.position))
+            streamVersion: Number(rows[rows.length - 1]?.stream_version ?? outcome.stream_version),
+            positions: rows.flatMap((row) => row.position === null ? [] : [BigInt(row.position)])
           } satisfies AppendResult
         }
-        return yield* explainRejected(prepared).pipe(
+        return yield* (outcome?.rejection == null
+          ? explainRejected(prepared)
+          : explainRejection(prepared, outcome.rejection, Number(outcome.stream_version))).pipe(
           Effect.catchTag("SqlError", storeError(`Could not append to "${streamId}"`))
         )
       }).pipe(Effect.withSpan("EventStore.append", {
@@ -244,59 +271,68 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
     // --- reads -------------------------------------------------------------------
 
-    const readStream = (streamId: string, readOptions?: ReadStreamOptions) =>
-      Stream.unwrap(Effect.gen(function*() {
+    // One look at the stream (migrations/0007_stream_history.sql): its version,
+    // the lowest version its metadata lets a reader see, maxAge's cutoff
+    // (measured once, by the database's clock: that instant minus maxAge, in
+    // microseconds since the epoch), and the first event a reader sees.
+    const openStream = (streamId: string) =>
+      Effect.gen(function*() {
         yield* Validation.streamId(streamId)
-        const { batchSize, direction, from, limit } = yield* Validation.readStreamOptions(readOptions)
-        // maxAge is measured once, by the database's clock, when the read starts:
-        // `cutoff` is that instant minus maxAge, in microseconds since the epoch.
         const [stream] = yield* sql<StreamState & {
-          readonly max_count: string | null
-          readonly truncate_before: string | null
+          readonly epoch: string
           readonly archived_version: string
+          readonly low: string
           readonly cutoff: string | null
-        }>`SELECT version::text AS version, deleted_at IS NOT NULL AS deleted, tombstoned_at IS NOT NULL AS tombstoned,
-            max_count::text AS max_count, truncate_before::text AS truncate_before, archived_version::text AS archived_version,
-            (extract(epoch FROM statement_timestamp() - max_age_ms * interval '1 millisecond') * 1000000)::bigint::text AS cutoff
-          FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
+          readonly first_visible: string | null
+        }>`SELECT v.head::text AS version, v.is_deleted AS deleted, v.is_tombstoned AS tombstoned,
+            v.history_epoch::text AS epoch, v.archived_up_to::text AS archived_version, v.read_from::text AS low,
+            v.cutoff_us::text AS cutoff, v.first_visible::text AS first_visible
+          FROM ${viewStreamFunction}(${streamId}) v`.pipe(
           Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
         )
         if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
-        if (liveVersion(stream) === 0 || stream === undefined) return yield* new StreamNotFound({ streamId })
-        // Read up to the version the stream had when the read started, so a long
-        // read is one consistent prefix of the stream.
+        if (stream === undefined) return emptyStreamView(1, 0)
+        if (liveVersion(stream) === 0) return emptyStreamView(Number(stream.version) + 1, Number(stream.epoch))
+        // Reads go up to the version the stream had now, so a long read is one
+        // consistent prefix of the stream.
         const head = Number(stream.version)
-        // The lowest version the metadata lets a reader see.
-        const low = Math.max(
-          1,
-          stream.truncate_before === null ? 1 : Number(stream.truncate_before),
-          stream.max_count === null ? 1 : head - Number(stream.max_count) + 1
-        )
+        const low = Number(stream.low)
         const table = source(Number(stream.archived_version) > 0)
         const young = stream.cutoff === null
           ? sql.literal("TRUE")
           : sql`e.recorded_at >= timestamptz 'epoch' + ${stream.cutoff}::bigint * interval '1 microsecond'`
-        const forward = direction === "forward"
-        const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
-        const page = (cursor: number, size: number) =>
-          forward
-            ? sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
-                WHERE e.stream_id = ${streamId} AND e.stream_version >= ${cursor} AND e.stream_version <= ${head} AND ${young}
-                ORDER BY e.stream_version LIMIT ${size}`
-            : sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
-                WHERE e.stream_id = ${streamId} AND e.stream_version <= ${cursor} AND e.stream_version >= ${low} AND ${young}
-                ORDER BY e.stream_version DESC LIMIT ${size}`
-        return paginate(
-          { cursor: first, remaining: limit },
-          ({ cursor, remaining }) => page(cursor, Math.min(batchSize, remaining)),
-          (last, state) =>
-            (forward ? last.streamVersion >= head : last.streamVersion <= low)
-              ? undefined
-              : { cursor: forward ? last.streamVersion + 1 : last.streamVersion - 1, remaining: state.remaining },
-          batchSize,
-          toRecordedEvent
-        ).pipe(Stream.mapError(storeError(`Could not read stream "${streamId}"`)))
-      })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+        const read = (readOptions?: ReadStreamOptions) =>
+          Stream.unwrap(Effect.map(Validation.readStreamOptions(readOptions), ({ batchSize, direction, from, limit }) => {
+            const forward = direction === "forward"
+            const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
+            const page = (cursor: number, size: number) =>
+              forward
+                ? sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
+                    WHERE e.stream_id = ${streamId} AND e.stream_version >= ${cursor} AND e.stream_version <= ${head} AND ${young}
+                    ORDER BY e.stream_version LIMIT ${size}`
+                : sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
+                    WHERE e.stream_id = ${streamId} AND e.stream_version <= ${cursor} AND e.stream_version >= ${low} AND ${young}
+                    ORDER BY e.stream_version DESC LIMIT ${size}`
+            return paginate(
+              { cursor: first, remaining: limit },
+              ({ cursor, remaining }) => page(cursor, Math.min(batchSize, remaining)),
+              (last, state) =>
+                (forward ? last.streamVersion >= head : last.streamVersion <= low)
+                  ? undefined
+                  : { cursor: forward ? last.streamVersion + 1 : last.streamVersion - 1, remaining: state.remaining },
+              batchSize,
+              toRecordedEvent
+            ).pipe(Stream.mapError(storeError(`Could not read stream "${streamId}"`)))
+          }))
+        return {
+          version: head,
+          firstVersion: stream.first_visible === null ? head + 1 : Number(stream.first_visible),
+          epoch: Number(stream.epoch),
+          events: read
+        } satisfies StreamView
+      })
+
+    const { readStream, viewStream } = makeStreamReads(openStream)
 
     // Events in [cursor, horizon] that pass the filter, at most `size`.
     const readRange = (
@@ -521,10 +557,12 @@ export const make = (options?: PostgresEventStoreOptions) =>
           const actual = yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
           // Already gone (or never there): nothing to do, as for any stream that does not exist.
           if (actual === 0) return
-          yield* sql`UPDATE ${streams} SET deleted_at = statement_timestamp(),
-              truncate_before = GREATEST(coalesce(truncate_before, 0), version + 1),
-              metadata_version = metadata_version + 1
-            WHERE stream_id = ${streamId}`
+          yield* sql`WITH deleted AS (
+              UPDATE ${streams} SET deleted_at = statement_timestamp(),
+                truncate_before = GREATEST(coalesce(truncate_before, 0), version + 1),
+                metadata_version = metadata_version + 1
+              WHERE stream_id = ${streamId} RETURNING stream_id, version
+            ) INSERT INTO ${deletions} (stream_id, version) SELECT stream_id, version FROM deleted`
         }))
       }).pipe(
         Effect.catchTag("SqlError", storeError(lifecycleFailure("delete", streamId))),
@@ -570,7 +608,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
         Effect.withSpan("EventStore.archiveStream", { attributes: { streamId } })
       )
 
-    // Blanks in place; FOR SHARE on the stream's row makes the erasure cover
+    // Blanks in place; the lock on the stream's row makes the erasure cover
     // every event stored before it, while appends wait for it to commit.
     const eraseStream = (streamId: string) =>
       Effect.gen(function*() {
@@ -583,8 +621,11 @@ export const make = (options?: PostgresEventStoreOptions) =>
               WHERE stream_id = ${streamId} AND erased_at IS NULL RETURNING 1
             ) SELECT count(*)::int AS erased FROM erased`.pipe(Effect.map(([row]) => row?.erased ?? 0))
         return yield* rewriting(lifecycleFailure("erase", streamId), Effect.gen(function*() {
-          yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
-          return { erased: (yield* erase(events)) + (yield* erase(archive)) } satisfies EraseResult
+          yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR UPDATE`
+          const erased = (yield* erase(events)) + (yield* erase(archive))
+          // State folded from the events before is out of date: a new epoch.
+          if (erased > 0) yield* sql`UPDATE ${streams} SET epoch = epoch + 1 WHERE stream_id = ${streamId}`
+          return { erased } satisfies EraseResult
         }))
       }).pipe(
         Effect.catchTag("SqlError", storeError(lifecycleFailure("erase", streamId))),
@@ -648,6 +689,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
     return EventStore.of({
       append,
       readStream,
+      viewStream,
       readAll,
       subscribe,
       headPosition: globalOrder.settledHorizon,
