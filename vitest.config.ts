@@ -3,9 +3,9 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   // Resolve `effect-event-store` (the examples import it by name) to src/, as
-  // `tsx --conditions=source` does for `npm start`, without a build.
-  resolve: { conditions: ["source"] },
-  ssr: { resolve: { conditions: ["source"] } },
+  // `tsx --conditions=effect-event-store/source` does for `npm start`, without a build.
+  resolve: { conditions: ["effect-event-store/source"] },
+  ssr: { resolve: { conditions: ["effect-event-store/source"] } },
   test: {
     include: ["test/**/*.test.ts"],
     // Test files run in worker processes, one file at a time each. A worker may

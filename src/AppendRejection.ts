@@ -22,6 +22,11 @@ export interface StoredEvent {
   readonly streamId: string
   readonly streamVersion: number
   readonly position: bigint
+  /**
+   * The stream had been soft-deleted at the version before this event, so the
+   * append that stored it found no stream (version 0).
+   */
+  readonly recreated?: boolean | undefined
 }
 
 /**
@@ -42,14 +47,15 @@ export const classify = (
     return Effect.fail(new ConcurrencyError({ streamId: append.streamId, expected: append.expected, actual }))
   }
   // A retry: the same ids, in the same order, stored at consecutive versions of
-  // this stream, right after the version the caller expected.
+  // this stream, right after the version the caller expected (0 when that
+  // append re-created a soft-deleted stream: it found no stream).
   if (first !== undefined && first.streamId === append.streamId) {
     const before = first.streamVersion - 1
     const rows = append.events.map((event) => byId.get(event.eventId))
     const isSameAppend = rows.every((row, i) =>
       row !== undefined && row.streamId === append.streamId && row.streamVersion === before + 1 + i
     )
-    if (isSameAppend && ExpectedVersion.isSatisfiedBy(append.expected, before)) {
+    if (isSameAppend && ExpectedVersion.isSatisfiedBy(append.expected, first.recreated === true ? 0 : before)) {
       return Effect.succeed({
         streamVersion: before + append.events.length,
         positions: rows.map((row) => row?.position ?? 0n)

@@ -6,21 +6,23 @@
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type * as Stream from "effect/Stream"
-import type {
-  ConcurrencyError,
-  DuplicateEventId,
-  InvalidInput,
-  MetadataConcurrencyError,
-  StoreError,
-  StreamDeleted,
+import type * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import {
+  type ConcurrencyError,
+  type DuplicateEventId,
+  type InvalidInput,
+  type MetadataConcurrencyError,
+  type StoreError,
+  type StreamDeleted,
   StreamNotFound
 } from "./Errors.js"
 import type { EventData } from "./EventData.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
+import * as Validation from "./Validation.js"
 
 /**
  * @since 0.1.0
@@ -58,6 +60,77 @@ export interface ReadStreamOptions {
 }
 
 /**
+ * A stream as `readStream` shows it at one moment: its version, where the
+ * events it returns start, and those events. What state folded from a
+ * stream's events needs to know whether it is still current (see
+ * docs/snapshots.md): state that folded the events from `firstVersion` up to
+ * some version at this `epoch` is current as long as both are unchanged.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamView {
+  /**
+   * The stream's version, as expected versions see it: hidden events count,
+   * and it is 0 when the stream has no events (never written, or soft-deleted).
+   */
+  readonly version: number
+  /**
+   * The version of the first event `events` returns; when it returns none
+   * (the stream has no events, is soft-deleted, or its metadata hides them
+   * all), the version the next appended event will get.
+   */
+  readonly firstVersion: number
+  /**
+   * Changes whenever the stream's stored events are rewritten in place (an
+   * erasure), so that state folded from them before is known to be out of date.
+   */
+  readonly epoch: number
+  /**
+   * The events `readStream` returns, as of this view: up to `version`, with
+   * the stream's metadata (and, for `maxAge`, the clock) of the moment the
+   * view was taken. None when `version` is 0.
+   */
+  readonly events: (options?: ReadStreamOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
+}
+
+/**
+ * The view of a stream that has no events (never written, soft-deleted, or
+ * only metadata): version 0, no events, and where its events would start.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const emptyStreamView = (firstVersion: number, epoch: number): StreamView => ({
+  version: 0,
+  firstVersion,
+  epoch,
+  events: (options) => Stream.unwrap(Effect.as(Validation.readStreamOptions(options), Stream.empty))
+})
+
+/**
+ * `viewStream` and `readStream` from a backend's one look at a stream, so that
+ * on every backend `readStream` is exactly a view's events (and
+ * `StreamNotFound` where the view has version 0).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStreamReads = (
+  open: (streamId: string) => Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError>
+) => ({
+  viewStream: (streamId: string) =>
+    open(streamId).pipe(Effect.withSpan("EventStore.viewStream", { attributes: { streamId } })),
+  readStream: (streamId: string, options?: ReadStreamOptions) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const checked = yield* Validation.readStreamOptions(options)
+      const view = yield* open(streamId)
+      if (view.version === 0) return yield* new StreamNotFound({ streamId })
+      return view.events(checked)
+    })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+})
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -93,7 +166,8 @@ export interface ReadAllOptions {
 export interface SubscribeOptions {
   /**
    * The first global position to deliver (inclusive, default the start of the
-   * log), or `"end"` for only what is appended after the subscription starts.
+   * log), or `"end"` for only what is appended after the subscription starts
+   * (after its first successful read, if the database cannot be reached at first).
    * To resume after a checkpoint `c`, pass `c + 1n`.
    */
   readonly from?: bigint | "end" | undefined
@@ -102,6 +176,20 @@ export interface SubscribeOptions {
   readonly filter?: EventFilter | undefined
   /** Also the events of archived streams, in their places (default false: the hot log only). */
   readonly includeArchived?: boolean | undefined
+  /**
+   * When a read fails (a lost connection, a server restart, a failover), the
+   * subscription retries it on this schedule, from the position it has
+   * reached: nothing is skipped or delivered twice. The schedule starts afresh
+   * after every successful read; once it stops, the stream fails with the
+   * `StoreError`. Each retry is logged as a warning. Only failures of the
+   * database are retried; a refusal that would only come again (reading under
+   * REPEATABLE READ) ends the stream at once.
+   *
+   * Default: retry forever, backing off exponentially from 100 ms to at most
+   * 5 seconds (with jitter). `Schedule.stop` ends the stream at the first
+   * failure; `Schedule.recurs(5)` after six failed reads in a row.
+   */
+  readonly retry?: Schedule.Schedule<unknown, StoreError> | undefined
 }
 
 /**
@@ -295,6 +383,14 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
     options?: ReadStreamOptions
   ) => Stream.Stream<RecordedEvent, StreamNotFound | StreamDeleted | InvalidInput | StoreError>
   /**
+   * The stream's version, where the events `readStream` returns start, its
+   * epoch, and a reader of those events, in one look at the stream (one round
+   * trip on SQL, before the events are read). Unlike `readStream` it does not
+   * fail for a stream that has no events: its version is 0 then. Fails with
+   * `StreamDeleted` when tombstoned.
+   */
+  readonly viewStream: (streamId: string) => Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError>
+  /**
    * The global log in position order: every event committed before the read
    * started, each once, in the same order for every reader. Ends there; a live
    * subscription is the way to keep following.
@@ -304,7 +400,10 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
    * The global log from a position, caught up and then live: it never ends on
    * its own. Every event is delivered once, in the order of `readAll`; there
    * is no seam between catching up and following, because both are the same
-   * reads up to the settled horizon.
+   * reads up to the settled horizon. A failed read (a lost connection, a
+   * server restart) is retried from where the subscription stands, on the
+   * `retry` schedule (by default forever); the stream fails with the
+   * `StoreError` only once that schedule gives up.
    */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
   /**

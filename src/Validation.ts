@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { InvalidInput } from "./Errors.js"
 import type { EventData } from "./EventData.js"
 import type {
@@ -88,50 +89,110 @@ export const streamId = (value: unknown): Effect.Effect<string, InvalidInput> =>
   return error ? Effect.fail(error) : Effect.succeed(value as string)
 }
 
+const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+/** Thrown out of a read of the caller's value (a getter or a proxy trap that throws), with where it happened. */
+class Unreadable {
+  constructor(readonly path: string, readonly cause: unknown) {}
+  get reason(): string {
+    return `${this.path} could not be read: ${describe(this.cause)}`
+  }
+}
+
+/** Reads `read()`, turning whatever it throws into an `Unreadable` at `path`. */
+const readAt = <A>(path: string, read: () => A): A => {
+  try {
+    return read()
+  } catch (cause) {
+    throw cause instanceof Unreadable ? cause : new Unreadable(path, cause)
+  }
+}
+
 /**
- * Why `value` is not a JSON value that PostgreSQL's `jsonb` stores unchanged,
- * or `undefined` when it is. `JSON.stringify` alone would silently drop
- * functions, turn `NaN` into `null` and throw on bigints and cycles.
+ * Writes `value` as JSON text into `out`, or returns why it is not a JSON
+ * value that PostgreSQL's `jsonb` stores and gives back unchanged. One pass
+ * that reads every property once, so the text is exactly the value that was
+ * checked, even when a getter would answer differently the next time.
+ * Arrays are their elements and objects their own enumerable string-keyed
+ * properties, as in JSON; `toJSON` is never called. `JSON.stringify` alone
+ * would silently drop functions, turn `NaN` into `null` and `-0` into `0`,
+ * call `toJSON`, and throw on bigints and cycles.
  */
-const jsonProblem = (value: unknown, path: string, ancestors: Set<object>, depth: number): string | undefined => {
+const writeJson = (
+  value: unknown,
+  path: string,
+  out: Array<string>,
+  ancestors: Set<object>,
+  depth: number
+): string | undefined => {
   switch (typeof value) {
     case "string":
       if (value.includes("\u0000")) return `${path} contains a NUL character, which jsonb cannot store`
       if (!value.isWellFormed()) return `${path} is not well-formed Unicode (lone surrogate)`
+      out.push(JSON.stringify(value))
       return undefined
     case "boolean":
+      out.push(value ? "true" : "false")
       return undefined
     case "number":
-      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot represent`
+      if (!Number.isFinite(value)) return `${path} is ${value}, which JSON cannot represent`
+      // JSON has no negative zero: it would read back as 0.
+      if (Object.is(value, -0)) return `${path} is -0, which JSON cannot represent (it would read back as 0)`
+      out.push(String(value))
+      return undefined
     case "object": {
-      if (value === null) return undefined
+      if (value === null) {
+        out.push("null")
+        return undefined
+      }
       if (depth > maxDepth) return `${path} is nested deeper than ${maxDepth} levels`
       if (ancestors.has(value)) return `${path} is a circular reference`
-      const proto: unknown = Object.getPrototypeOf(value)
-      const isArray = Array.isArray(value)
+      const isArray = readAt(path, () => Array.isArray(value))
+      const proto: unknown = readAt(path, () => Object.getPrototypeOf(value))
       if (!isArray && proto !== Object.prototype && proto !== null) {
-        const name = (value as { constructor?: { name?: unknown } }).constructor?.name
+        const name = readAt(path, () => (value as { constructor?: { name?: unknown } }).constructor?.name)
         return `${path} is a ${typeof name === "string" ? name : "non-plain object"}; encode it to JSON first`
       }
       ancestors.add(value)
+      // One try per level: a property that throws when read is reported at its own path.
+      let at = path
       try {
         if (isArray) {
-          for (let i = 0; i < value.length; i++) {
-            const element: unknown = value[i]
-            if (element === undefined) return `${path}[${i}] is undefined`
-            const problem = jsonProblem(element, `${path}[${i}]`, ancestors, depth + 1)
+          // Only the elements, as JSON has them: other properties (a `toJSON`, say) are not read.
+          const array = value as ReadonlyArray<unknown>
+          const length = array.length
+          out.push("[")
+          for (let i = 0; i < length; i++) {
+            at = `${path}[${i}]`
+            const element: unknown = array[i]
+            if (element === undefined) return `${at} is undefined`
+            if (i > 0) out.push(",")
+            const problem = writeJson(element, at, out, ancestors, depth + 1)
             if (problem) return problem
           }
+          out.push("]")
         } else {
-          for (const [key, property] of Object.entries(value)) {
+          const record = value as Record<string, unknown>
+          const keys = Object.keys(record)
+          out.push("{")
+          let first = true
+          for (const key of keys) {
+            at = `${path}.${key}`
+            const property: unknown = record[key]
             // An undefined property is left out, as JSON.stringify does: optional fields are common.
             if (property === undefined) continue
             if (key.includes("\u0000") || !key.isWellFormed()) return `${path} has a key that jsonb cannot store`
-            const problem = jsonProblem(property, `${path}.${key}`, ancestors, depth + 1)
+            if (!first) out.push(",")
+            first = false
+            out.push(JSON.stringify(key), ":")
+            const problem = writeJson(property, at, out, ancestors, depth + 1)
             if (problem) return problem
           }
+          out.push("}")
         }
         return undefined
+      } catch (cause) {
+        throw cause instanceof Unreadable ? cause : new Unreadable(at, cause)
       } finally {
         ancestors.delete(value)
       }
@@ -144,13 +205,33 @@ const jsonProblem = (value: unknown, path: string, ancestors: Set<object>, depth
 }
 
 const toJson = (field: string, value: unknown): InvalidInput | string => {
-  const problem = jsonProblem(value, field, new Set(), 0)
-  return problem ? invalid(field, problem) : JSON.stringify(value)
+  const out: Array<string> = []
+  try {
+    const problem = writeJson(value, field, out, new Set(), 0)
+    return problem ? invalid(field, problem) : out.join("")
+  } catch (cause) {
+    if (cause instanceof Unreadable) return invalid(field, cause.reason)
+    throw cause
+  }
+}
+
+/**
+ * Runs `check`, which reads a value the caller handed in: a getter or a proxy
+ * trap that throws on the way is bad input at `field`, not a defect.
+ */
+const guarded = <A>(field: string, check: () => A | InvalidInput): A | InvalidInput => {
+  try {
+    return check()
+  } catch (cause) {
+    return invalid(field, cause instanceof Unreadable ? cause.reason : `${field} could not be read: ${describe(cause)}`)
+  }
 }
 
 /**
  * `value` as JSON text, if it is a JSON value that PostgreSQL's `jsonb` stores
- * unchanged: the rule for event data, metadata and snapshot states.
+ * and gives back unchanged: the rule for event data, metadata, stream metadata's
+ * `custom` and snapshot states. Every property is read once; a getter or a
+ * proxy that throws is an `InvalidInput`.
  *
  * @since 0.1.0
  * @category validation
@@ -159,6 +240,19 @@ export const json = (field: string, value: unknown): Effect.Effect<string, Inval
   Effect.suspend(() => {
     const result = toJson(field, value)
     return typeof result === "string" ? Effect.succeed(result) : Effect.fail(result)
+  })
+
+/**
+ * Runs `check` on input the caller handed in, so that a getter or a proxy trap
+ * that throws while it is read becomes an `InvalidInput` at `field`.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const readInput = <A>(field: string, check: () => Effect.Effect<A, InvalidInput>): Effect.Effect<A, InvalidInput> =>
+  Effect.suspend(() => {
+    const result = guarded(field, check)
+    return result instanceof InvalidInput ? Effect.fail(result) : result
   })
 
 /**
@@ -182,37 +276,43 @@ const prepareEvent = (
 ): InvalidInput | PreparedEvent => {
   const at = `events[${index}]`
   if (typeof event !== "object" || event === null) return invalid(at, "must be an object")
-  let eventId: string
-  if (event.eventId === undefined) {
-    eventId = makeEventId()
-  } else if (typeof event.eventId === "string" && uuidPattern.test(event.eventId)) {
-    eventId = event.eventId.toLowerCase()
-  } else {
-    return invalid(`${at}.eventId`, "must be a UUID such as 0190f5a2-7c1e-7a3b-9d1e-2f3a4b5c6d7e")
-  }
-  const typeError = checkName(`${at}.eventType`, event.eventType)
-  if (typeError) return typeError
-  const schemaVersion = event.schemaVersion ?? 1
-  if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > 2_147_483_647) {
-    return invalid(`${at}.schemaVersion`, "must be a positive integer")
-  }
-  const data = toJson(`${at}.data`, event.data)
-  if (typeof data !== "string") return data
-  const metadataValue: unknown = event.metadata ?? {}
-  if (typeof metadataValue !== "object" || metadataValue === null || Array.isArray(metadataValue)) {
-    return invalid(`${at}.metadata`, "must be an object")
-  }
-  for (const key of ["correlationId", "causationId"] as const) {
-    const id: unknown = (metadataValue as Record<string, unknown>)[key]
-    if (id !== undefined && typeof id !== "string") return invalid(`${at}.metadata.${key}`, "must be a string")
-  }
-  const metadata = toJson(`${at}.metadata`, metadataValue)
-  if (typeof metadata !== "string") return metadata
-  const bytes = Buffer.byteLength(data) + Buffer.byteLength(metadata)
-  if (bytes > limits.maxEventBytes) {
-    return invalid(at, `is ${bytes} bytes of data and metadata, over the limit of ${limits.maxEventBytes}`)
-  }
-  return { eventId, eventType: event.eventType, schemaVersion, data, metadata }
+  return guarded(at, () => {
+    const { data: dataValue, eventId: eventIdValue, eventType, metadata: givenMetadata, schemaVersion: givenSchemaVersion } =
+      event
+    let eventId: string
+    if (eventIdValue === undefined) {
+      eventId = makeEventId()
+    } else if (typeof eventIdValue === "string" && uuidPattern.test(eventIdValue)) {
+      eventId = eventIdValue.toLowerCase()
+    } else {
+      return invalid(`${at}.eventId`, "must be a UUID such as 0190f5a2-7c1e-7a3b-9d1e-2f3a4b5c6d7e")
+    }
+    const typeError = checkName(`${at}.eventType`, eventType)
+    if (typeError) return typeError
+    const schemaVersion = givenSchemaVersion ?? 1
+    if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > 2_147_483_647) {
+      return invalid(`${at}.schemaVersion`, "must be a positive integer")
+    }
+    const data = toJson(`${at}.data`, dataValue)
+    if (typeof data !== "string") return data
+    const metadataValue: unknown = givenMetadata ?? {}
+    if (typeof metadataValue !== "object" || metadataValue === null || Array.isArray(metadataValue)) {
+      return invalid(`${at}.metadata`, "must be an object")
+    }
+    const metadata = toJson(`${at}.metadata`, metadataValue)
+    if (typeof metadata !== "string") return metadata
+    // Checked on what is stored, not by reading the caller's object again.
+    const ids = JSON.parse(metadata) as Record<string, unknown>
+    for (const key of ["correlationId", "causationId"] as const) {
+      const id = ids[key]
+      if (id !== undefined && typeof id !== "string") return invalid(`${at}.metadata.${key}`, "must be a string")
+    }
+    const bytes = Buffer.byteLength(data) + Buffer.byteLength(metadata)
+    if (bytes > limits.maxEventBytes) {
+      return invalid(at, `is ${bytes} bytes of data and metadata, over the limit of ${limits.maxEventBytes}`)
+    }
+    return { eventId, eventType: eventType as string, schemaVersion, data, metadata }
+  })
 }
 
 /**
@@ -227,7 +327,7 @@ export const prepareAppend = (
   expected: ExpectedVersion.ExpectedVersion | undefined,
   limits: Limits
 ): Effect.Effect<PreparedAppend, InvalidInput> =>
-  Effect.suspend(() => {
+  readInput("events", () => {
     const streamError = checkName("streamId", streamIdValue)
     if (streamError) return Effect.fail(streamError)
     const expectedVersion = checkExpectedVersion(expected)
@@ -319,7 +419,7 @@ export const prepareMetadata = (
   options: SetStreamMetadataOptions | undefined,
   limits: Limits
 ): Effect.Effect<PreparedMetadata, InvalidInput> =>
-  Effect.suspend(() => {
+  readInput("metadata", () => {
     const streamError = checkName("streamId", streamIdValue)
     if (streamError) return Effect.fail(streamError)
     const expected = options?.expectedMetadataVersion ?? "any"
@@ -457,6 +557,19 @@ export const defaultBatchSize = 500
 export const maxBatchSize = 10_000
 
 /**
+ * How `subscribe` retries a failed read unless told otherwise: forever,
+ * backing off exponentially from 100 ms to at most 5 seconds, with jitter so
+ * that the subscribers of a restarted server do not all come back at once.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSubscribeRetry: Schedule.Schedule<unknown> = Schedule.exponential(Duration.millis(100)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(5))),
+  Schedule.jittered
+)
+
+/**
  * Read options with their defaults resolved and checked.
  *
  * @since 0.1.0
@@ -537,7 +650,8 @@ export const subscribeOptions = (options: SubscribeOptions | undefined) =>
       : position("from", options.from),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
     filter: eventFilter(options?.filter),
-    includeArchived: includeArchived(options?.includeArchived)
+    includeArchived: includeArchived(options?.includeArchived),
+    retry: Effect.succeed(options?.retry ?? defaultSubscribeRetry)
   })
 
 /**

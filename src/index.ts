@@ -15,6 +15,7 @@ export * as EventData from "./EventData.js"
 export * from "./EventStore.js"
 export * as ExpectedVersion from "./ExpectedVersion.js"
 export * as Projection from "./Projection.js"
+export * as ProjectionSupervisor from "./ProjectionSupervisor.js"
 export type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
 export * as RunnerLock from "./RunnerLock.js"
 export * as StreamId from "./StreamId.js"
@@ -26,9 +27,11 @@ export * as EventRegistry from "./events/EventRegistry.js"
 export * as EventType from "./events/EventType.js"
 export * as TypedEventStore from "./events/TypedEventStore.js"
 export {
+  isCurrent,
   type LoadedSnapshot,
   loadSnapshot,
   type Snapshot,
+  type SnapshotBasis,
   type SnapshotSchema,
   SnapshotStore,
   type SnapshotToSave,

@@ -25,15 +25,16 @@ import {
   type DuplicateEventId,
   type InvalidInput,
   MetadataConcurrencyError,
-  StreamDeleted,
-  StreamNotFound
+  StreamDeleted
 } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import {
   type AppendOptions,
   type AppendResult,
+  emptyStreamView,
   EventStore,
   makeStreamMetadata,
+  makeStreamReads,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -42,6 +43,7 @@ import {
   type StreamLifecycleOptions,
   type StreamMetadata,
   type StreamMetadataInput,
+  type StreamView,
   type SubscribeOptions
 } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
@@ -128,6 +130,10 @@ interface StreamRow {
   readonly custom: string
   readonly deleted: boolean
   readonly tombstoned: boolean
+  /** Bumped by every erasure that erased something. */
+  readonly epoch: number
+  /** The versions at which the stream was soft-deleted, oldest first. */
+  readonly deletions: ReadonlyArray<number>
 }
 
 // Every state is a consistent snapshot that readers keep while they page. The
@@ -160,7 +166,9 @@ const newStream = (streamId: string, now: number): StreamRow => ({
   truncateBefore: null,
   custom: "{}",
   deleted: false,
-  tombstoned: false
+  tombstoned: false,
+  epoch: 0,
+  deletions: []
 })
 
 /** The version an expected-version check sees: 0 for a stream with no events, deleted or tombstoned. */
@@ -191,11 +199,13 @@ const commit = (
   const actual = liveVersion(stream)
   const stored = append.events.flatMap((event) => Option.toArray(HashMap.get(state.eventIds, event.eventId)))
   if (stored.length > 0 || !ExpectedVersion.isSatisfiedBy(append.expected, actual)) {
-    return [AppendRejection.classify(append, actual, stored), state]
+    return [AppendRejection.classify(append, actual, stored.map((event) => withRecreated(state, event))), state]
   }
   // Versions continue after the last one handed out, also after a soft delete.
   const last = Option.isSome(stream) ? stream.value.version : 0
   const streamEvents = Option.isSome(stream) ? stream.value.events : []
+  // recordedAt never decreases along a stream, whatever the clock does.
+  const stamp = Option.isSome(stream) ? Math.max(now, stream.value.updatedAt) : now
   const recorded = append.events.map((event, i): StoredEvent => ({
     eventId: event.eventId,
     streamId: append.streamId,
@@ -206,7 +216,7 @@ const commit = (
     schemaVersion: event.schemaVersion,
     data: event.data,
     metadata: event.metadata,
-    recordedAt: now
+    recordedAt: stamp
   }))
   for (const event of recorded) {
     state.log.push(event)
@@ -218,7 +228,7 @@ const commit = (
     version: last + recorded.length,
     // A stream that did not exist (no events yet, or deleted) is created now.
     createdAt: actual === 0 ? now : previous.createdAt,
-    updatedAt: now,
+    updatedAt: stamp,
     events: streamEvents,
     deleted: false
   }
@@ -232,6 +242,15 @@ const commit = (
     })
   }
   return [Effect.succeed({ streamVersion: row.version, positions: recorded.map((event) => event.position) }), next]
+}
+
+/** A stored event, with whether its stream had been soft-deleted right before it (its append found no stream). */
+const withRecreated = (state: State, event: StoredEvent): AppendRejection.StoredEvent => {
+  const row = RedBlackTree.findFirst(state.streams, event.streamId)
+  return {
+    ...event,
+    recreated: Option.isSome(row) && row.value.deletions.includes(event.streamVersion - 1)
+  }
 }
 
 const toRecordedEvent = (event: StoredEvent): RecordedEvent => ({
@@ -301,33 +320,50 @@ export const make = (
         attributes: { streamId, events: Array.isArray(eventData) ? eventData.length : 0 }
       }))
 
-    const readStream = (streamId: string, readOptions?: ReadStreamOptions) =>
-      Stream.unwrap(Effect.gen(function*() {
+    // The stream as it is now: what a reader may see of it, and a reader of
+    // those events that keeps to this moment (the state's event arrays only grow).
+    const view = (stream: Option.Option<StreamRow>, now: number): StreamView => {
+      if (Option.isNone(stream) || liveVersion(stream) === 0) {
+        return Option.isSome(stream) ? emptyStreamView(stream.value.version + 1, stream.value.epoch) : emptyStreamView(1, 0)
+      }
+      const { epoch, events, maxAgeMillis, maxCount, truncateBefore, version: head } = stream.value
+      // The lowest version the metadata lets a reader see; maxAge measured once, now.
+      const low = Math.max(1, truncateBefore ?? 1, maxCount === null ? 1 : head - maxCount + 1)
+      const cutoff = maxAgeMillis === null ? -Infinity : now - maxAgeMillis
+      const visible = (event: StoredEvent | undefined): event is StoredEvent => event !== undefined && event.recordedAt >= cutoff
+      // The first visible event, or the next version when none is visible.
+      let firstVersion = low
+      while (firstVersion <= head && !visible(events[firstVersion - 1])) firstVersion++
+      if (firstVersion > head) firstVersion = head + 1
+      const read = (readOptions?: ReadStreamOptions) =>
+        Stream.unwrap(Effect.map(Validation.readStreamOptions(readOptions), ({ batchSize, direction, from, limit }) => {
+          const forward = direction === "forward"
+          const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
+          return Stream.unfoldChunk({ version: first, remaining: limit }, ({ remaining, version }) => {
+            const page: Array<RecordedEvent> = []
+            const max = Math.min(batchSize, remaining)
+            let next = version
+            for (; (forward ? next <= head : next >= low) && page.length < max; next += forward ? 1 : -1) {
+              const event = events[next - 1]
+              if (visible(event)) page.push(toRecordedEvent(event))
+            }
+            return page.length === 0
+              ? Option.none()
+              : Option.some([Chunk.unsafeFromArray(page), { version: next, remaining: remaining - page.length }] as const)
+          })
+        }))
+      return { version: head, firstVersion, epoch, events: read }
+    }
+
+    const openStream = (streamId: string) =>
+      Effect.gen(function*() {
         yield* Validation.streamId(streamId)
-        const { batchSize, direction, from, limit } = yield* Validation.readStreamOptions(readOptions)
         const stream = RedBlackTree.findFirst((yield* Ref.get(ref)).streams, streamId)
         if (Option.isSome(stream) && stream.value.tombstoned) return yield* new StreamDeleted({ streamId })
-        if (Option.isNone(stream) || liveVersion(stream) === 0) return yield* new StreamNotFound({ streamId })
-        // The versions the stream had when the read started; the lowest one its
-        // metadata lets a reader see; maxAge measured once, now.
-        const { events, maxAgeMillis, maxCount, truncateBefore, version: head } = stream.value
-        const low = Math.max(1, truncateBefore ?? 1, maxCount === null ? 1 : head - maxCount + 1)
-        const cutoff = maxAgeMillis === null ? -Infinity : (yield* Clock.currentTimeMillis) - maxAgeMillis
-        const forward = direction === "forward"
-        const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
-        return Stream.unfoldChunk({ version: first, remaining: limit }, ({ remaining, version }) => {
-          const page: Array<RecordedEvent> = []
-          const max = Math.min(batchSize, remaining)
-          let next = version
-          for (; (forward ? next <= head : next >= low) && page.length < max; next += forward ? 1 : -1) {
-            const event = events[next - 1]
-            if (event !== undefined && event.recordedAt >= cutoff) page.push(toRecordedEvent(event))
-          }
-          return page.length === 0
-            ? Option.none()
-            : Option.some([Chunk.unsafeFromArray(page), { version: next, remaining: remaining - page.length }] as const)
-        })
-      })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+        return view(stream, yield* Clock.currentTimeMillis)
+      })
+
+    const { readStream, viewStream } = makeStreamReads(openStream)
 
     // Position p is at index p - 1 of the log (or of the archive, once archived).
     // Reads only look at the first `size` entries of the arrays they were given.
@@ -493,7 +529,8 @@ export const make = (
             ...row,
             deleted: true,
             truncateBefore: Math.max(row.truncateBefore ?? 0, row.version + 1),
-            metadataVersion: row.metadataVersion + 1
+            metadataVersion: row.metadataVersion + 1,
+            deletions: [...row.deletions, row.version]
           })]
         })
       }).pipe(Effect.withSpan("EventStore.deleteStream", { attributes: { streamId } }))
@@ -594,7 +631,12 @@ export const make = (
             }
             return { ...event, data: "null", metadata: jsonbText(kept), erasedAt: now }
           })
-          return [Effect.succeed({ erased: changed }), next]
+          // State folded from the events before is out of date: a new epoch.
+          const row = RedBlackTree.findFirst(next.streams, streamId)
+          return [
+            Effect.succeed({ erased: changed }),
+            changed === 0 || Option.isNone(row) ? next : withStream(next, { ...row.value, epoch: row.value.epoch + 1 })
+          ]
         })
       }).pipe(Effect.withSpan("EventStore.eraseStream", { attributes: { streamId } }))
 
@@ -621,6 +663,7 @@ export const make = (
     return EventStore.of({
       append,
       readStream,
+      viewStream,
       readAll,
       subscribe,
       headPosition: Effect.map(Ref.get(ref), (state) => BigInt(state.size)),

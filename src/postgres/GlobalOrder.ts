@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { StoreError } from "../Errors.js"
 import * as Standby from "./Standby.js"
+import { storeError } from "./SqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -107,7 +108,7 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError | Stor
       }
       return horizon
     }).pipe(
-      Effect.catchTag("SqlError", (cause) => new StoreError({ message: "Could not read the global log's horizon", cause })),
+      Effect.catchTag("SqlError", storeError("Could not read the global log's horizon")),
       Effect.withSpan("EventStore.settledHorizon", { captureStackTrace: false })
     )
 

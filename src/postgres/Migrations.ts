@@ -8,38 +8,25 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
 import { HotStandby, InvalidInput } from "../Errors.js"
-
-const migrationsDirectory = new URL("../../migrations/", import.meta.url)
-const fileName = /^(\d{4})_(\w+)\.sql$/
+import { migrations } from "../internal/migrations.js"
 
 /**
- * Each `NNNN_name.sql` file as a migration that runs the file's statements
- * unprepared (so a file may hold many statements, as it does when run by hand).
+ * Each `NNNN_name.sql` file of `migrations/` as a migration that runs the
+ * file's statements unprepared (so a file may hold many statements, as it does
+ * when run by hand). The SQL is compiled into the library
+ * (`src/internal/migrations.ts`), so a bundled application needs no files.
  *
  * @since 0.1.0
  * @category loaders
  */
-export const loader: Migrator.Loader = Effect.try({
-  try: () =>
-    fs.readdirSync(migrationsDirectory)
-      .flatMap((file): Array<Migrator.ResolvedMigration> => {
-        const match = fileName.exec(file)
-        if (match === null) return []
-        const [, id = "", name = ""] = match
-        const text = fs.readFileSync(new URL(file, migrationsDirectory), "utf8")
-        const run = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).unprepared)
-        return [[Number(id), name, Effect.succeed(run)]]
-      })
-      .sort(([a], [b]) => a - b),
-  catch: (cause) =>
-    new Migrator.MigrationError({
-      reason: "import-error",
-      message: `Could not read the migrations in ${migrationsDirectory.pathname}: ${String(cause)}`,
-      cause
-    })
-})
+export const loader: Migrator.Loader = Effect.succeed(
+  migrations.map(([id, name, text]): Migrator.ResolvedMigration => [
+    id,
+    name,
+    Effect.succeed(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).unprepared))
+  ])
+)
 
 const schemaName = /^[a-z_][a-z0-9_]{0,62}$/
 

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import {
   ConcurrencyError,
@@ -20,17 +21,18 @@ import {
   type InvalidInput,
   MetadataConcurrencyError,
   StoreError,
-  StreamDeleted,
-  StreamNotFound
+  StreamDeleted
 } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import {
   type AppendOptions,
   type AppendResult,
   type ArchiveResult,
+  emptyStreamView,
   type EraseResult,
   EventStore,
   makeStreamMetadata,
+  makeStreamReads,
   type ListStreamsOptions,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -39,6 +41,7 @@ import {
   type SetStreamMetadataOptions,
   type StreamLifecycleOptions,
   type StreamMetadataInput,
+  type StreamView,
   type SubscribeOptions
 } from "../EventStore.js"
 import * as AppendRejection from "../AppendRejection.js"
@@ -49,6 +52,9 @@ import * as Validation from "../Validation.js"
 import * as GlobalOrder from "./GlobalOrder.js"
 import * as Migrations from "./Migrations.js"
 import * as Standby from "./Standby.js"
+import * as SqlErrors from "./SqlErrors.js"
+import { SqlState } from "./SqlErrors.js"
+import * as Transaction from "./Transaction.js"
 import * as Wakeups from "./Wakeups.js"
 
 /**
@@ -99,14 +105,14 @@ interface StreamState {
   readonly tombstoned: boolean
 }
 
+/** Why the append function stored nothing. */
+type Rejection = "conflict" | "tombstoned" | "stored_ids"
+
 /** The version an expected-version check sees: 0 for a stream with no events, deleted or tombstoned. */
 const liveVersion = (stream: StreamState | undefined): number =>
   stream === undefined || stream.deleted || stream.tombstoned ? 0 : Number(stream.version)
 
-const sqlState = (error: SqlError): { readonly code?: unknown; readonly constraint?: unknown } =>
-  typeof error.cause === "object" && error.cause !== null ? error.cause : {}
-
-const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
+const { storeError } = SqlErrors
 
 /**
  * Builds the store on the `SqlClient` in context. Expects the tables to exist
@@ -125,7 +131,9 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const events = sql(`${schema}.events`)
     const archive = sql(`${schema}.events_archive`)
     const streams = sql(`${schema}.streams`)
-    const appendEvents = sql(`${schema}.append_events`)
+    const appendToStream = sql(`${schema}.append_to_stream`)
+    const viewStreamFunction = sql(`${schema}.view_stream`)
+    const deletions = sql(`${schema}.stream_deletions`)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, options?.subscriptions)
     // Qualified by the alias `e` that every read gives the events table: ORDER BY
@@ -145,20 +153,20 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
     // --- append -----------------------------------------------------------------
 
-    // One call of the append function (migrations/0005_append_function.sql):
-    // it claims the versions on the stream's row and inserts every event, in
-    // one round trip, with plans the server keeps per connection. A racing
-    // append waits for the row, re-checks the version and stores nothing instead
-    // of failing, so a conflict never aborts the caller's transaction. No row
-    // back means: conflict, tombstone, or ids already stored.
+    // One call of the append function (migrations/0007_stream_history.sql): it
+    // claims the versions on the stream's row and inserts every event, in one
+    // round trip, with plans the server keeps per connection. A racing append
+    // waits for the row and re-checks instead of failing, so a conflict never
+    // aborts the caller's transaction. When it stores nothing it returns one
+    // row without a position that says why, with the version its check saw.
     const appendStatement = (append: Validation.PreparedAppend, batch: string) => {
       const [expected, version] = typeof append.expected === "number"
         ? ["exact", append.expected]
         : [append.expected, 0]
       const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
-      return sql<{ readonly position: string; readonly stream_version: string }>`
-        SELECT a.event_position::text AS position, a.event_version::text AS stream_version
-        FROM ${appendEvents}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[], ${batch}::jsonb) a
+      return sql<{ readonly position: string | null; readonly stream_version: string; readonly rejection: Rejection | null }>`
+        SELECT a.event_position::text AS position, a.event_version::text AS stream_version, a.rejection
+        FROM ${appendToStream}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[], ${batch}::jsonb) a
         ORDER BY a.event_position`
     }
 
@@ -168,30 +176,48 @@ export const make = (options?: PostgresEventStoreOptions) =>
         Effect.map((rows) => rows[0])
       )
 
-    // The slow path, after the append statement wrote nothing: is the stream
-    // tombstoned, is it a retry of an append that is already stored (success),
-    // a clash of event ids, or a version conflict? A tombstone wins over
+    // The events already stored under the append's ids, and whether each one's
+    // stream had been soft-deleted right before it (its append found no stream).
+    const storedUnder = (append: Validation.PreparedAppend) =>
+      sql<{
+        readonly event_id: string
+        readonly stream_id: string
+        readonly stream_version: string
+        readonly position: string
+        readonly recreated: boolean
+      }>`SELECT e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, e.position::text AS position,
+           EXISTS (SELECT 1 FROM ${deletions} d WHERE d.stream_id = e.stream_id AND d.version = e.stream_version - 1) AS recreated
+         FROM ${hotAndArchived} e WHERE e.event_id IN ${sql.in(append.events.map((event) => event.eventId))}`.pipe(
+        Effect.map((rows) =>
+          rows.map((row): AppendRejection.StoredEvent => ({
+            eventId: row.event_id,
+            streamId: row.stream_id,
+            streamVersion: Number(row.stream_version),
+            position: BigInt(row.position),
+            recreated: row.recreated
+          }))
+        )
+      )
+
+    // Why the append function stored nothing. A tombstone wins over
     // idempotency, as in EventStoreDB: the answer does not depend on whether a
-    // scavenge has removed the stream's events yet.
+    // scavenge has removed the stream's events yet. With ids already stored:
+    // a retry of an append that is stored (success), a clash of ids, or a
+    // version conflict.
+    const explainRejection = (append: Validation.PreparedAppend, rejection: Rejection, actual: number) =>
+      rejection === "tombstoned"
+        ? Effect.fail(new StreamDeleted({ streamId: append.streamId }))
+        : rejection === "conflict"
+        ? AppendRejection.classify(append, actual, [])
+        : Effect.flatMap(storedUnder(append), (stored) => AppendRejection.classify(append, actual, stored))
+
+    // After a racing append stored one of the ids between the function's check
+    // and its insert: look at the stream and the ids again.
     const explainRejected = (append: Validation.PreparedAppend) =>
       Effect.gen(function*() {
-        const ids = append.events.map((event) => event.eventId)
         const stream = yield* streamState(append.streamId)
         if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId: append.streamId })
-        const actual = liveVersion(stream)
-        const stored = yield* sql<{
-          readonly event_id: string
-          readonly stream_id: string
-          readonly stream_version: string
-          readonly position: string
-        }>`SELECT e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, e.position::text AS position
-           FROM ${hotAndArchived} e WHERE e.event_id IN ${sql.in(ids)}`
-        return yield* AppendRejection.classify(append, actual, stored.map((row) => ({
-          eventId: row.event_id,
-          streamId: row.stream_id,
-          streamVersion: Number(row.stream_version),
-          position: BigInt(row.position)
-        })))
+        return yield* explainRejection(append, "stored_ids", liveVersion(stream))
       })
 
     const append = (streamId: string, eventData: ReadonlyArray<EventData>, appendOptions?: AppendOptions) =>
@@ -204,36 +230,39 @@ export const make = (options?: PostgresEventStoreOptions) =>
         const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         const rows = yield* appendStatement(prepared, batch).pipe(
           Effect.catchTag("SqlError", (error): Effect.Effect<null, ConcurrencyError | DuplicateEventId | StoreError> => {
-            const { code, constraint } = sqlState(error)
+            const code = SqlErrors.sqlStateOf(error)
+            const constraint = SqlErrors.constraintOf(error)
             // A racing append of the same ids got in between our duplicate check and
             // our insert. Outside a transaction we can look again and classify.
-            if (code === "23505" && constraint === "events_event_id_key") {
+            if (code === SqlState.uniqueViolation && constraint === "events_event_id_key") {
               return inTransaction
                 ? Effect.fail(new DuplicateEventId({ streamId, eventId: prepared.events[0].eventId }))
                 : Effect.succeed(null)
             }
-            if (code === "23505" && constraint === "events_stream_version_key") {
+            if (code === SqlState.uniqueViolation && constraint === "events_stream_version_key") {
               return Effect.fail(new ConcurrencyError({ streamId, expected: prepared.expected }))
             }
             // REPEATABLE READ / SERIALIZABLE: the stream row changed since the snapshot.
-            if (code === "40001") {
+            if (code === SqlState.serializationFailure) {
               return Effect.fail(new ConcurrencyError({ streamId, expected: prepared.expected }))
             }
             if (Standby.isReadOnlyViolation(error)) return Standby.readOnlyFailure(sql, `append to "${streamId}"`, error)
-            return Effect.fail(new StoreError({ message: `Could not append to "${streamId}"`, cause: error }))
+            return SqlErrors.writeFailed(`Could not append to "${streamId}"`)(error)
           })
         )
-        if (rows !== null && rows.length === prepared.events.length) {
+        const outcome = rows?.[0]
+        if (rows !== null && outcome !== undefined && outcome.rejection === null) {
           // Committed already unless the caller's transaction is still open; then
           // the poller notices once it commits.
           if (!inTransaction) yield* wakeups.nudge
-          const last = rows[rows.length - 1]
           return {
-            streamVersion: last === undefined ? 0 : Number(last.stream_version),
-            positions: rows.map((row) => BigInt(row.position))
+            streamVersion: Number(rows[rows.length - 1]?.stream_version ?? outcome.stream_version),
+            positions: rows.flatMap((row) => row.position === null ? [] : [BigInt(row.position)])
           } satisfies AppendResult
         }
-        return yield* explainRejected(prepared).pipe(
+        return yield* (outcome?.rejection == null
+          ? explainRejected(prepared)
+          : explainRejection(prepared, outcome.rejection, Number(outcome.stream_version))).pipe(
           Effect.catchTag("SqlError", storeError(`Could not append to "${streamId}"`))
         )
       }).pipe(Effect.withSpan("EventStore.append", {
@@ -244,59 +273,68 @@ export const make = (options?: PostgresEventStoreOptions) =>
 
     // --- reads -------------------------------------------------------------------
 
-    const readStream = (streamId: string, readOptions?: ReadStreamOptions) =>
-      Stream.unwrap(Effect.gen(function*() {
+    // One look at the stream (migrations/0007_stream_history.sql): its version,
+    // the lowest version its metadata lets a reader see, maxAge's cutoff
+    // (measured once, by the database's clock: that instant minus maxAge, in
+    // microseconds since the epoch), and the first event a reader sees.
+    const openStream = (streamId: string) =>
+      Effect.gen(function*() {
         yield* Validation.streamId(streamId)
-        const { batchSize, direction, from, limit } = yield* Validation.readStreamOptions(readOptions)
-        // maxAge is measured once, by the database's clock, when the read starts:
-        // `cutoff` is that instant minus maxAge, in microseconds since the epoch.
         const [stream] = yield* sql<StreamState & {
-          readonly max_count: string | null
-          readonly truncate_before: string | null
+          readonly epoch: string
           readonly archived_version: string
+          readonly low: string
           readonly cutoff: string | null
-        }>`SELECT version::text AS version, deleted_at IS NOT NULL AS deleted, tombstoned_at IS NOT NULL AS tombstoned,
-            max_count::text AS max_count, truncate_before::text AS truncate_before, archived_version::text AS archived_version,
-            (extract(epoch FROM statement_timestamp() - max_age_ms * interval '1 millisecond') * 1000000)::bigint::text AS cutoff
-          FROM ${streams} WHERE stream_id = ${streamId}`.pipe(
+          readonly first_visible: string | null
+        }>`SELECT v.head::text AS version, v.is_deleted AS deleted, v.is_tombstoned AS tombstoned,
+            v.history_epoch::text AS epoch, v.archived_up_to::text AS archived_version, v.read_from::text AS low,
+            v.cutoff_us::text AS cutoff, v.first_visible::text AS first_visible
+          FROM ${viewStreamFunction}(${streamId}) v`.pipe(
           Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))
         )
         if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
-        if (liveVersion(stream) === 0 || stream === undefined) return yield* new StreamNotFound({ streamId })
-        // Read up to the version the stream had when the read started, so a long
-        // read is one consistent prefix of the stream.
+        if (stream === undefined) return emptyStreamView(1, 0)
+        if (liveVersion(stream) === 0) return emptyStreamView(Number(stream.version) + 1, Number(stream.epoch))
+        // Reads go up to the version the stream had now, so a long read is one
+        // consistent prefix of the stream.
         const head = Number(stream.version)
-        // The lowest version the metadata lets a reader see.
-        const low = Math.max(
-          1,
-          stream.truncate_before === null ? 1 : Number(stream.truncate_before),
-          stream.max_count === null ? 1 : head - Number(stream.max_count) + 1
-        )
+        const low = Number(stream.low)
         const table = source(Number(stream.archived_version) > 0)
         const young = stream.cutoff === null
           ? sql.literal("TRUE")
           : sql`e.recorded_at >= timestamptz 'epoch' + ${stream.cutoff}::bigint * interval '1 microsecond'`
-        const forward = direction === "forward"
-        const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
-        const page = (cursor: number, size: number) =>
-          forward
-            ? sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
-                WHERE e.stream_id = ${streamId} AND e.stream_version >= ${cursor} AND e.stream_version <= ${head} AND ${young}
-                ORDER BY e.stream_version LIMIT ${size}`
-            : sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
-                WHERE e.stream_id = ${streamId} AND e.stream_version <= ${cursor} AND e.stream_version >= ${low} AND ${young}
-                ORDER BY e.stream_version DESC LIMIT ${size}`
-        return paginate(
-          { cursor: first, remaining: limit },
-          ({ cursor, remaining }) => page(cursor, Math.min(batchSize, remaining)),
-          (last, state) =>
-            (forward ? last.streamVersion >= head : last.streamVersion <= low)
-              ? undefined
-              : { cursor: forward ? last.streamVersion + 1 : last.streamVersion - 1, remaining: state.remaining },
-          batchSize,
-          toRecordedEvent
-        ).pipe(Stream.mapError(storeError(`Could not read stream "${streamId}"`)))
-      })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+        const read = (readOptions?: ReadStreamOptions) =>
+          Stream.unwrap(Effect.map(Validation.readStreamOptions(readOptions), ({ batchSize, direction, from, limit }) => {
+            const forward = direction === "forward"
+            const first = forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head)
+            const page = (cursor: number, size: number) =>
+              forward
+                ? sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
+                    WHERE e.stream_id = ${streamId} AND e.stream_version >= ${cursor} AND e.stream_version <= ${head} AND ${young}
+                    ORDER BY e.stream_version LIMIT ${size}`
+                : sql<EventRow>`SELECT ${eventColumns} FROM ${table} e
+                    WHERE e.stream_id = ${streamId} AND e.stream_version <= ${cursor} AND e.stream_version >= ${low} AND ${young}
+                    ORDER BY e.stream_version DESC LIMIT ${size}`
+            return paginate(
+              { cursor: first, remaining: limit },
+              ({ cursor, remaining }) => page(cursor, Math.min(batchSize, remaining)),
+              (last, state) =>
+                (forward ? last.streamVersion >= head : last.streamVersion <= low)
+                  ? undefined
+                  : { cursor: forward ? last.streamVersion + 1 : last.streamVersion - 1, remaining: state.remaining },
+              batchSize,
+              toRecordedEvent
+            ).pipe(Stream.mapError(storeError(`Could not read stream "${streamId}"`)))
+          }))
+        return {
+          version: head,
+          firstVersion: stream.first_visible === null ? head + 1 : Number(stream.first_visible),
+          epoch: Number(stream.epoch),
+          events: read
+        } satisfies StreamView
+      })
+
+    const { readStream, viewStream } = makeStreamReads(openStream)
 
     // Events in [cursor, horizon] that pass the filter, at most `size`.
     const readRange = (
@@ -335,13 +373,22 @@ export const make = (options?: PostgresEventStoreOptions) =>
     // Catching up and following are one loop: read up to the settled horizon in
     // pages; when there is nothing above it, wait for a wake-up and move the
     // horizon. No switch-over, so nothing is dropped or repeated at the seam.
+    // `cursor` and `horizon` move only once a read succeeded, so a failed step
+    // is retried as it is, from where the subscription stands.
     const subscribe = (subscribeOptions?: SubscribeOptions) =>
       Stream.unwrapScoped(Effect.gen(function*() {
-        const { batchSize, filter, from, includeArchived } = yield* Validation.subscribeOptions(subscribeOptions)
+        const { batchSize, filter, from, includeArchived, retry } = yield* Validation.subscribeOptions(subscribeOptions)
         const nextWakeup = yield* wakeups.register
-        let horizon = yield* globalOrder.settledHorizon
-        let cursor = from === "end" ? horizon + 1n : from
+        // The end is where the log stands when the subscription starts; if the
+        // database cannot tell then, wherever it stands at the first read that works.
+        const first = yield* Effect.option(globalOrder.settledHorizon)
+        let horizon = Option.getOrElse(first, () => -1n)
+        let cursor: bigint | undefined = from !== "end" ? from : Option.isSome(first) ? first.value + 1n : undefined
         const step = Effect.gen(function*() {
+          if (cursor === undefined) {
+            horizon = yield* globalOrder.settledHorizon
+            cursor = horizon + 1n
+          }
           if (cursor > horizon) {
             horizon = yield* globalOrder.settledHorizon
             if (cursor > horizon) {
@@ -357,7 +404,15 @@ export const make = (options?: PostgresEventStoreOptions) =>
           cursor = page.length < batchSize || last === undefined ? horizon + 1n : last.position + 1n
           return Chunk.unsafeFromArray(page)
         })
-        return Stream.repeatEffectChunk(step)
+        const retrying = retry.pipe(
+          Schedule.intersect(Schedule.identity<StoreError>()),
+          Schedule.onDecision(([, error], decision) =>
+            decision._tag === "Continue"
+              ? Effect.logWarning(`Subscription read failed at position ${cursor ?? "end"}; retrying: ${error.message}`)
+              : Effect.void
+          )
+        )
+        return Stream.repeatEffectChunk(Effect.retry(step, { schedule: retrying, while: SqlErrors.isDatabaseFailure }))
       })).pipe(Stream.withSpan("EventStore.subscribe"))
 
     const streamVersion = (streamId: string) =>
@@ -465,7 +520,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           actual: row === undefined ? 0 : Number(row.metadata_version)
         })
       }).pipe(
-        Effect.catchTag("SqlError", storeError(`Could not set the metadata of stream "${streamId}"`)),
+        Effect.catchTag("SqlError", SqlErrors.writeFailed(`Could not set the metadata of stream "${streamId}"`)),
         Effect.withSpan("EventStore.setStreamMetadata", { attributes: { streamId } })
       )
 
@@ -485,8 +540,8 @@ export const make = (options?: PostgresEventStoreOptions) =>
     // event_store.allow_rewrite for this transaction only. The previous value is
     // put back, so that inside a caller's transaction the permission does not
     // outlive the operation.
-    const rewriting = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      sql.withTransaction(Effect.gen(function*() {
+    const rewriting = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
+      Transaction.withTransaction(sql, what)(Effect.gen(function*() {
         const [setting] = yield* sql<{ readonly previous: string | null }>`
           SELECT current_setting('event_store.allow_rewrite', true) AS previous,
                  set_config('event_store.allow_rewrite', 'on', true) AS now`
@@ -495,29 +550,31 @@ export const make = (options?: PostgresEventStoreOptions) =>
         return result
       }))
 
-    const lifecycleError = (what: string, streamId: string) => storeError(`Could not ${what} stream "${streamId}"`)
+    const lifecycleFailure = (what: string, streamId: string) => `Could not ${what} stream "${streamId}"`
 
     const deleteStream = (streamId: string, deleteOptions?: StreamLifecycleOptions) =>
       Effect.gen(function*() {
         const { expected } = yield* Validation.streamLifecycle(streamId, deleteOptions)
-        yield* sql.withTransaction(Effect.gen(function*() {
+        yield* Transaction.withTransaction(sql, lifecycleFailure("delete", streamId))(Effect.gen(function*() {
           const actual = yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
           // Already gone (or never there): nothing to do, as for any stream that does not exist.
           if (actual === 0) return
-          yield* sql`UPDATE ${streams} SET deleted_at = statement_timestamp(),
-              truncate_before = GREATEST(coalesce(truncate_before, 0), version + 1),
-              metadata_version = metadata_version + 1
-            WHERE stream_id = ${streamId}`
+          yield* sql`WITH deleted AS (
+              UPDATE ${streams} SET deleted_at = statement_timestamp(),
+                truncate_before = GREATEST(coalesce(truncate_before, 0), version + 1),
+                metadata_version = metadata_version + 1
+              WHERE stream_id = ${streamId} RETURNING stream_id, version
+            ) INSERT INTO ${deletions} (stream_id, version) SELECT stream_id, version FROM deleted`
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("delete", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("delete", streamId))),
         Effect.withSpan("EventStore.deleteStream", { attributes: { streamId } })
       )
 
     const tombstoneStream = (streamId: string, tombstoneOptions?: StreamLifecycleOptions) =>
       Effect.gen(function*() {
         const { expected } = yield* Validation.streamLifecycle(streamId, tombstoneOptions)
-        yield* sql.withTransaction(Effect.gen(function*() {
+        yield* Transaction.withTransaction(sql, lifecycleFailure("tombstone", streamId))(Effect.gen(function*() {
           // A stream that does not exist gets a row too, so that it can never be created.
           yield* sql`INSERT INTO ${streams} (stream_id, category, version)
             VALUES (${streamId}, ${StreamId.category(streamId)}, 0) ON CONFLICT (stream_id) DO NOTHING`
@@ -525,7 +582,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
           yield* sql`UPDATE ${streams} SET tombstoned_at = statement_timestamp() WHERE stream_id = ${streamId}`
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("tombstone", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("tombstone", streamId))),
         Effect.withSpan("EventStore.tombstoneStream", { attributes: { streamId } })
       )
 
@@ -535,10 +592,10 @@ export const make = (options?: PostgresEventStoreOptions) =>
     const archiveStream = (streamId: string, archiveOptions?: StreamLifecycleOptions) =>
       Effect.gen(function*() {
         const { expected } = yield* Validation.streamLifecycle(streamId, archiveOptions)
-        return yield* sql.withTransaction(Effect.gen(function*() {
+        return yield* Transaction.withTransaction(sql, lifecycleFailure("archive", streamId))(Effect.gen(function*() {
           const actual = yield* checkExpected(streamId, expected, yield* streamState(streamId, "FOR UPDATE"))
           if (actual === 0) return { archived: 0 } satisfies ArchiveResult
-          const [moved] = yield* rewriting(sql<{ readonly archived: number }>`
+          const [moved] = yield* rewriting(lifecycleFailure("archive", streamId), sql<{ readonly archived: number }>`
             WITH moved AS (
               DELETE FROM ${events} WHERE stream_id = ${streamId} RETURNING ${storedColumns}
             ), archived AS (
@@ -549,11 +606,11 @@ export const make = (options?: PostgresEventStoreOptions) =>
           return { archived: moved?.archived ?? 0 } satisfies ArchiveResult
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("archive", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("archive", streamId))),
         Effect.withSpan("EventStore.archiveStream", { attributes: { streamId } })
       )
 
-    // Blanks in place; FOR SHARE on the stream's row makes the erasure cover
+    // Blanks in place; the lock on the stream's row makes the erasure cover
     // every event stored before it, while appends wait for it to commit.
     const eraseStream = (streamId: string) =>
       Effect.gen(function*() {
@@ -565,12 +622,15 @@ export const make = (options?: PostgresEventStoreOptions) =>
                   'correlationId', metadata->'correlationId', 'causationId', metadata->'causationId'))
               WHERE stream_id = ${streamId} AND erased_at IS NULL RETURNING 1
             ) SELECT count(*)::int AS erased FROM erased`.pipe(Effect.map(([row]) => row?.erased ?? 0))
-        return yield* rewriting(Effect.gen(function*() {
-          yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
-          return { erased: (yield* erase(events)) + (yield* erase(archive)) } satisfies EraseResult
+        return yield* rewriting(lifecycleFailure("erase", streamId), Effect.gen(function*() {
+          yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR UPDATE`
+          const erased = (yield* erase(events)) + (yield* erase(archive))
+          // State folded from the events before is out of date: a new epoch.
+          if (erased > 0) yield* sql`UPDATE ${streams} SET epoch = epoch + 1 WHERE stream_id = ${streamId}`
+          return { erased } satisfies EraseResult
         }))
       }).pipe(
-        Effect.catchTag("SqlError", lifecycleError("erase", streamId)),
+        Effect.catchTag("SqlError", storeError(lifecycleFailure("erase", streamId))),
         Effect.withSpan("EventStore.eraseStream", { attributes: { streamId } })
       )
 
@@ -591,12 +651,14 @@ export const make = (options?: PostgresEventStoreOptions) =>
                 ORDER BY e.stream_version LIMIT ${size}
               ) RETURNING 1
             ) SELECT count(*)::int AS removed FROM removed`.pipe(Effect.map(([row]) => row?.removed ?? 0))
-        const batch = (streamId: string) =>
-          rewriting(Effect.gen(function*() {
+        const batch = (streamId: string) => {
+          const what = `Could not scavenge stream "${streamId}"`
+          return rewriting(what, Effect.gen(function*() {
             yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
             const hot = yield* removeFrom(events, streamId, batchSize)
             return hot < batchSize ? hot + (yield* removeFrom(archive, streamId, batchSize - hot)) : hot
-          }))
+          })).pipe(Effect.catchTag("SqlError", storeError(what)))
+        }
         let removed = 0
         let touched = 0
         let after: string | undefined = undefined
@@ -629,6 +691,7 @@ export const make = (options?: PostgresEventStoreOptions) =>
     return EventStore.of({
       append,
       readStream,
+      viewStream,
       readAll,
       subscribe,
       headPosition: globalOrder.settledHorizon,

@@ -11,6 +11,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import { HotStandby, StoreError } from "../Errors.js"
+import { sqlStateOf, storeError } from "./SqlErrors.js"
 
 /**
  * The failure of an operation refused on a standby: a `StoreError` that says
@@ -31,8 +32,7 @@ export const refusal = (operation: string): StoreError => {
  * @since 0.1.0
  * @category checks
  */
-export const isReadOnlyViolation = (error: SqlError): boolean =>
-  typeof error.cause === "object" && error.cause !== null && "code" in error.cause && error.cause.code === "25006"
+export const isReadOnlyViolation = (error: SqlError): boolean => sqlStateOf(error) === "25006"
 
 /**
  * The failure of a write the database refused as read-only: the standby's
@@ -52,14 +52,13 @@ export const readOnlyFailure = (
     Effect.map(([row]) => row?.standby === true),
     Effect.orElseSucceed(() => false),
     Effect.flatMap((standby) =>
-      standby
-        ? Effect.fail(refusal(operation))
-        : Effect.fail(
-          new StoreError({
-            message: `Could not ${operation}: the database refused the write as read-only (SQLSTATE 25006), ` +
-              `in a read-only transaction or on a hot standby; writes need the primary`,
-            cause: error
-          })
-        )
+      Effect.fail(
+        standby
+          ? refusal(operation)
+          : storeError(
+            `Could not ${operation}: the database is read-only (a read-only transaction, or a hot standby; ` +
+              `writes need the primary)`
+          )(error)
+      )
     )
   )

@@ -13,9 +13,7 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Standby from "./Standby.js"
-
-const sqlState = (error: SqlError): unknown =>
-  typeof error.cause === "object" && error.cause !== null && "code" in error.cause ? error.cause.code : undefined
+import { SqlState, sqlStateOf } from "./SqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -88,9 +86,9 @@ export const make = (
         return yield* readHead.pipe(
           Effect.tap((head) => head !== seen ? wake : Effect.void),
           Effect.catchTags({
-            // 57014: the read was cancelled, which is how a closing store stops it.
+            // A cancelled read is how a closing store stops it.
             SqlError: (error) =>
-              seen === undefined || sqlState(error) === "57014"
+              seen === undefined || sqlStateOf(error) === SqlState.queryCanceled
                 ? Effect.succeed(undefined)
                 : Effect.as(Effect.logWarning("Subscription poll failed; retrying", error), undefined),
             // Woken, the subscribers fail at their next horizon read rather than

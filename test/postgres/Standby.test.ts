@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Migrator from "@effect/sql/Migrator"
-import { Context, Duration, Effect, Exit, Layer, Logger, Option, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Logger, Option, Ref, Scope, Stream } from "effect"
 import { HotStandby, type StoreError } from "../../src/Errors.js"
 import { EventStore } from "../../src/EventStore.js"
 import { PostgresCheckpointStore, PostgresEventStore, Wakeups } from "../../src/postgres/index.js"
@@ -135,7 +135,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       // Inside a transaction the store cannot ask the server what it is: the message names both reasons.
       const inTransaction = yield* Effect.flip(behind.withTransaction(store.append("Order-9", [{ eventType: "Placed", data: {} }])))
       expect(inTransaction._tag).toBe("StoreError")
-      expect(inTransaction.message).toContain("read-only (SQLSTATE 25006)")
+      expect(inTransaction.message).toContain("SQLSTATE 25006")
       expect(inTransaction.message).toContain("hot standby")
     }).pipe(Effect.scoped))
 
@@ -176,7 +176,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       const positions = yield* Ref.get(applied)
       expect(new Set(positions).size).toBe(5)
       expect(positions.at(-1)).toBe(appended)
-      expect((yield* SubscriptionRef.get(runner.state))._tag).toBe("Running")
+      expect((yield* runner.state.get)._tag).toBe("Running")
     }).pipe(Effect.scoped))
 
   it.live("the wake-up poller reads nothing on a standby: it reports the refusal once", () =>

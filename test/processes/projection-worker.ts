@@ -3,7 +3,7 @@
  * PostgreSQL server, for the tests that SIGKILL it. It runs until it is
  * killed (or its projection fails, which ends it with a non-zero code).
  *
- *   node --import tsx --conditions=source test/processes/projection-worker.ts \
+ *   node --import tsx --conditions=effect-event-store/source test/processes/projection-worker.ts \
  *     <schema> <advisory|lease> <worker name> [millis per event]
  *
  * It prints `STANDBY <pid>` / `ACTIVE <pid>` / `RESTARTING <pid> …` /
@@ -45,7 +45,7 @@ const describeState = (state: Projection.RunnerState): string => {
     case "Restarting":
       return `RESTARTING ${process.pid} ${state.reason}`
     case "Failed":
-      return `FAILED ${process.pid} ${state.error.message}`
+      return `FAILED ${process.pid} ${state.reason}`
   }
 }
 

@@ -167,7 +167,7 @@ export const start = (options: {
           [
             "--import",
             "tsx",
-            "--conditions=source",
+            "--conditions=effect-event-store/source",
             workerScript,
             options.schema,
             options.lock,
