@@ -272,9 +272,9 @@ export type StreamLifecycleError = ConcurrencyError | StreamDeleted | InvalidInp
  * suite in `test/` holds them to it.
  *
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class EventStore extends Context.Tag("effect-event-store/EventStore")<EventStore, {
+export interface EventStore {
   /**
    * Appends events to a stream, all or nothing. Fails with `ConcurrencyError`
    * when the stream is not at `expectedVersion`, storing nothing.
@@ -374,4 +374,15 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
    * batches. Until then `readAll` still returns those events.
    */
   readonly scavenge: (options?: ScavengeOptions) => Effect.Effect<ScavengeResult, InvalidInput | StoreError>
-}>() {}
+}
+
+/**
+ * The tag of the `EventStore` service: `yield* EventStore` in an effect, and
+ * a backend's layer to provide it.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const EventStore: Context.Tag<EventStore, EventStore> = Context.GenericTag<EventStore>(
+  "effect-event-store/EventStore"
+)

@@ -1,0 +1,32 @@
+/**
+ * Appends: prepared and checked by the core, stored by the driver, and a
+ * rejected append classified here, the same way for every backend.
+ */
+import * as Effect from "effect/Effect"
+import * as AppendRejection from "../../AppendRejection.js"
+import { StreamDeleted } from "../../Errors.js"
+import type { EventData } from "../../EventData.js"
+import type { AppendError, AppendOptions, AppendResult } from "../../EventStore.js"
+import * as Validation from "../../Validation.js"
+import type { EventStoreDriver } from "./driver.js"
+import { liveVersion } from "./streamState.js"
+
+export const make = (driver: EventStoreDriver, limits: Validation.Limits) =>
+(
+  streamId: string,
+  events: ReadonlyArray<EventData>,
+  options?: AppendOptions
+): Effect.Effect<AppendResult, AppendError> =>
+  Effect.gen(function*() {
+    const prepared = yield* Validation.prepareAppend(streamId, events, options?.expectedVersion, limits)
+    const attempt = yield* driver.append(prepared)
+    if (attempt._tag === "Appended") return { streamVersion: attempt.streamVersion, positions: attempt.positions }
+    // A tombstone wins over idempotency, as in EventStoreDB: the answer does not
+    // depend on whether a scavenge has removed the stream's events yet.
+    if (attempt.stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
+    return yield* AppendRejection.classify(prepared, liveVersion(attempt.stream), attempt.stored)
+  }).pipe(Effect.withSpan("EventStore.append", {
+    attributes: { streamId, events: Array.isArray(events) ? events.length : 0 },
+    // Capturing a stack for every append costs more than the rest of the span.
+    captureStackTrace: false
+  }))
