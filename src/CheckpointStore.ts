@@ -45,6 +45,30 @@ export interface ParkedEvent {
 }
 
 /**
+ * The event a projection stopped on (its failure policy said "stop"), as its
+ * runner recorded it: where the checkpoint stood (`after`), the event, and
+ * the error. It stays until the event is skipped or parked, or the projection
+ * moves past it by itself (after a fix); until then any process can see why
+ * the projection stopped.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FailedEvent {
+  readonly projection: string
+  /** The checkpoint of the runner that stopped: the projection's name, or `name@generation`. */
+  readonly checkpoint: string
+  /** The checkpoint's position when it stopped. */
+  readonly after: bigint
+  readonly position: bigint
+  readonly eventId: string
+  readonly streamId: string
+  readonly eventType: string
+  readonly error: string
+  readonly failedAt: Date
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -81,11 +105,28 @@ export class CheckpointStore extends Context.Tag("effect-event-store/CheckpointS
    */
   readonly lock: (name: string, expected: bigint) => Effect.Effect<void, CheckpointConflict | StoreError>
   /** Sets `event` aside for `name`, with the reason it could not be applied. */
-  readonly park: (name: string, event: RecordedEvent, error: string) => Effect.Effect<void, StoreError>
+  readonly park: (
+    name: string,
+    event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">,
+    error: string
+  ) => Effect.Effect<void, StoreError>
   /** The events `name` parked, in position order. */
   readonly parked: (name: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, StoreError>
   /** Removes a parked event (after it has been dealt with). */
   readonly unpark: (name: string, position: bigint) => Effect.Effect<void, StoreError>
+  /** Records the event a projection stopped on, replacing an earlier record of it. */
+  readonly recordFailure: (failure: Omit<FailedEvent, "failedAt">) => Effect.Effect<void, StoreError>
+  /** The event `projection` stopped on, if its runner recorded one. */
+  readonly failure: (projection: string) => Effect.Effect<Option.Option<FailedEvent>, StoreError>
+  /**
+   * Removes the record of the event `projection` stopped on (only if it is
+   * the one at `position`, when given) and returns it; inside `transaction`,
+   * a concurrent removal waits and then finds nothing.
+   */
+  readonly clearFailure: (
+    projection: string,
+    position?: bigint | undefined
+  ) => Effect.Effect<Option.Option<FailedEvent>, StoreError>
   /**
    * Runs `effect` so that the saves and parks inside it commit together with
    * it, or not at all (a SQL transaction on the SQL backends).

@@ -127,14 +127,26 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInp
 
 /**
  * The database failed in a way the caller cannot fix by changing the input:
- * a lost connection, a timeout, a deadlock. `cause` is the underlying error
- * (usually an `SqlError` whose `cause.code` is the SQLSTATE).
+ * a lost connection, a server restart, a timeout, a deadlock. The message says
+ * what failed, then the driver's message and SQLSTATE
+ * (`Could not append to "Order-1": terminating connection due to administrator
+ * command (SQLSTATE 57P01)`); `cause` is the underlying error (usually an
+ * `SqlError`).
+ *
+ * `sqlState` is the server's SQLSTATE when the server answered (absent when
+ * the connection was lost or never made). `outcomeUnknown` is true when the
+ * failed operation wrote and may nevertheless have committed: the connection
+ * was lost at or after the moment its commit was sent. Without it, a failed
+ * write took no effect. What to do then, operation by operation, is in
+ * docs/failures.md (an append, for one, is safe to retry with the same event ids).
  *
  * @since 0.1.0
  * @category errors
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   message: Schema.String,
+  sqlState: Schema.optional(Schema.String),
+  outcomeUnknown: Schema.optional(Schema.Boolean),
   cause: Schema.optional(Schema.Defect)
 }) {}
 

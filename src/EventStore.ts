@@ -5,9 +5,10 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
 import type {
   ConcurrencyError,
@@ -58,6 +59,41 @@ export interface ReadStreamOptions {
 }
 
 /**
+ * A stream as `readStream` shows it at one moment: its version, where the
+ * events it returns start, and those events. What state folded from a
+ * stream's events needs to know whether it is still current (see
+ * docs/snapshots.md): state that folded the events from `firstVersion` up to
+ * some version at this `epoch` is current as long as both are unchanged.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamView {
+  /**
+   * The stream's version, as expected versions see it: hidden events count,
+   * and it is 0 when the stream has no events (never written, or soft-deleted).
+   */
+  readonly version: number
+  /**
+   * The version of the first event `events` returns; when it returns none
+   * (the stream has no events, is soft-deleted, or its metadata hides them
+   * all), the version the next appended event will get.
+   */
+  readonly firstVersion: number
+  /**
+   * Changes whenever the stream's stored events are rewritten in place (an
+   * erasure), so that state folded from them before is known to be out of date.
+   */
+  readonly epoch: number
+  /**
+   * The events `readStream` returns, as of this view: up to `version`, with
+   * the stream's metadata (and, for `maxAge`, the clock) of the moment the
+   * view was taken. None when `version` is 0.
+   */
+  readonly events: (options?: ReadStreamOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -93,7 +129,8 @@ export interface ReadAllOptions {
 export interface SubscribeOptions {
   /**
    * The first global position to deliver (inclusive, default the start of the
-   * log), or `"end"` for only what is appended after the subscription starts.
+   * log), or `"end"` for only what is appended after the subscription starts
+   * (after its first successful read, if the database cannot be reached at first).
    * To resume after a checkpoint `c`, pass `c + 1n`.
    */
   readonly from?: bigint | "end" | undefined
@@ -102,6 +139,20 @@ export interface SubscribeOptions {
   readonly filter?: EventFilter | undefined
   /** Also the events of archived streams, in their places (default false: the hot log only). */
   readonly includeArchived?: boolean | undefined
+  /**
+   * When a read fails (a lost connection, a server restart, a failover), the
+   * subscription retries it on this schedule, from the position it has
+   * reached: nothing is skipped or delivered twice. The schedule starts afresh
+   * after every successful read; once it stops, the stream fails with the
+   * `StoreError`. Each retry is logged as a warning. Only failures of the
+   * database are retried; a refusal that would only come again (reading under
+   * REPEATABLE READ) ends the stream at once.
+   *
+   * Default: retry forever, backing off exponentially from 100 ms to at most
+   * 5 seconds (with jitter). `Schedule.stop` ends the stream at the first
+   * failure; `Schedule.recurs(5)` after six failed reads in a row.
+   */
+  readonly retry?: Schedule.Schedule<unknown, StoreError> | undefined
 }
 
 /**
@@ -143,31 +194,6 @@ export interface StreamMetadata {
   /** When the stream got its first event (again, after a soft delete); absent while it has none. */
   readonly createdAt?: Date | undefined
 }
-
-/**
- * A stream's metadata from its stored settings (`null`: not set), the same
- * shape on every backend; `createdAt` is `null` while the stream has no events.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeStreamMetadata = (stored: {
-  readonly metadataVersion: number
-  readonly maxCount: number | null
-  readonly maxAgeMillis: number | null
-  readonly truncateBefore: number | null
-  readonly custom: StreamMetadata["custom"]
-  readonly category: string
-  readonly createdAt: Date | null
-}): StreamMetadata => ({
-  metadataVersion: stored.metadataVersion,
-  ...(stored.maxCount === null ? {} : { maxCount: stored.maxCount }),
-  ...(stored.maxAgeMillis === null ? {} : { maxAge: Duration.millis(stored.maxAgeMillis) }),
-  ...(stored.truncateBefore === null ? {} : { truncateBefore: stored.truncateBefore }),
-  custom: stored.custom,
-  category: stored.category,
-  ...(stored.createdAt === null ? {} : { createdAt: stored.createdAt })
-})
 
 /**
  * What `setStreamMetadata` writes. It replaces the stream's metadata as a
@@ -295,6 +321,14 @@ export interface EventStore {
     options?: ReadStreamOptions
   ) => Stream.Stream<RecordedEvent, StreamNotFound | StreamDeleted | InvalidInput | StoreError>
   /**
+   * The stream's version, where the events `readStream` returns start, its
+   * epoch, and a reader of those events, in one look at the stream (one round
+   * trip on SQL, before the events are read). Unlike `readStream` it does not
+   * fail for a stream that has no events: its version is 0 then. Fails with
+   * `StreamDeleted` when tombstoned.
+   */
+  readonly viewStream: (streamId: string) => Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError>
+  /**
    * The global log in position order: every event committed before the read
    * started, each once, in the same order for every reader. Ends there; a live
    * subscription is the way to keep following.
@@ -304,7 +338,10 @@ export interface EventStore {
    * The global log from a position, caught up and then live: it never ends on
    * its own. Every event is delivered once, in the order of `readAll`; there
    * is no seam between catching up and following, because both are the same
-   * reads up to the settled horizon.
+   * reads up to the settled horizon. A failed read (a lost connection, a
+   * server restart) is retried from where the subscription stands, on the
+   * `retry` schedule (by default forever); the stream fails with the
+   * `StoreError` only once that schedule gives up.
    */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
   /**

@@ -28,6 +28,23 @@ export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
 }
 
 /**
+ * The lock cannot work where it runs (for example, a session advisory lock
+ * behind a transaction-mode pooler): retrying will not help; the deployment
+ * needs another kind of lock. `reason` says which.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockUnsupported extends Schema.TaggedError<LockUnsupported>()("LockUnsupported", {
+  name: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The runner lock of "${this.name}" cannot work here: ${this.reason}`
+  }
+}
+
+/**
  * @since 0.1.0
  * @category tags
  */
@@ -35,9 +52,14 @@ export class RunnerLock extends Context.Tag("effect-event-store/RunnerLock")<Run
   /**
    * Waits until this runner holds the lock for `name`, and holds it for the
    * scope. The returned effect never succeeds: it fails with `LockLost` as
-   * soon as the lock is gone, so a runner races its work against it.
+   * soon as the lock is gone, so a runner races its work against it. Both fail
+   * with `LockUnsupported` when the lock turns out not to work where it runs
+   * (and acquiring, with `LockLost` when the lock is gone as soon as it is taken).
+   * Waiting is interruptible: a standby stops as soon as its scope closes.
    */
-  readonly acquire: (name: string) => Effect.Effect<Effect.Effect<never, LockLost>, StoreError, Scope.Scope>
+  readonly acquire: (
+    name: string
+  ) => Effect.Effect<Effect.Effect<never, LockLost | LockUnsupported>, StoreError | LockLost | LockUnsupported, Scope.Scope>
 }>() {}
 
 const makeLocalLock = (): Context.Tag.Service<RunnerLock> => {
@@ -53,7 +75,12 @@ const makeLocalLock = (): Context.Tag.Service<RunnerLock> => {
   return RunnerLock.of({
     acquire: (name) =>
       Effect.flatMap(semaphore(name), (lock) =>
-        Effect.acquireRelease(lock.take(1), () => lock.release(1)).pipe(Effect.as(Effect.never)))
+        // Not `acquireRelease`, whose acquire is uninterruptible: a standby waits
+        // here while the holder lives, and must still stop when its scope closes.
+        // Only taking the permit and registering its release are one step.
+        Effect.uninterruptibleMask((restore) =>
+          Effect.zipRight(restore(lock.take(1)), Effect.addFinalizer(() => lock.release(1)))
+        ).pipe(Effect.as(Effect.never)))
   })
 }
 

@@ -2,7 +2,11 @@
  * The snapshot store: the latest saved state of each stream, so that loading
  * an aggregate reads the snapshot and only the events after it instead of the
  * whole stream. A snapshot is a cache: losing one, or ignoring one written by
- * other code, costs a longer replay and never changes a result.
+ * other code, costs a longer replay and never changes a result. Each snapshot
+ * says what it summarises (the events from `firstVersion` to `version`, at the
+ * stream's `epoch`), so that a reader can tell whether the stream still shows
+ * exactly those events (`isCurrent`): soft deletes, truncation, `maxCount` and
+ * `maxAge` windows, scavenges and erasures never bring hidden history back.
  *
  * @since 0.1.0
  */
@@ -12,7 +16,29 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
 import { InvalidInput, type StoreError } from "./Errors.js"
-import * as Validation from "./Validation.js"
+import type { StreamView } from "./EventStore.js"
+import * as Validation from "./internal/validation/index.js"
+
+/**
+ * What a snapshot summarises: the events `readStream` returned from
+ * `firstVersion` up to `version`, at the stream's `epoch` (a `StreamView`'s
+ * `firstVersion` and `epoch` when the state was loaded).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SnapshotBasis {
+  /** The stream version the state reflects, at least 1. */
+  readonly version: number
+  /**
+   * The `firstVersion` of the stream's view the state was folded from (its
+   * first event's version, or the next version when it folded none). 0 for
+   * snapshots saved before the store recorded it: never current.
+   */
+  readonly firstVersion: number
+  /** The `epoch` of the stream's view the state was folded from. */
+  readonly epoch: number
+}
 
 /**
  * A stored snapshot: the state of stream `streamId` after its event at
@@ -21,9 +47,8 @@ import * as Validation from "./Validation.js"
  * @since 0.1.0
  * @category models
  */
-export interface Snapshot {
+export interface Snapshot extends SnapshotBasis {
   readonly streamId: string
-  readonly version: number
   readonly schemaVersion: number
   readonly state: unknown
   readonly savedAt: Date
@@ -35,9 +60,7 @@ export interface Snapshot {
  * @since 0.1.0
  * @category models
  */
-export interface SnapshotToSave {
-  /** The stream version the state reflects (its last event's version, at least 1). */
-  readonly version: number
+export interface SnapshotToSave extends SnapshotBasis {
   /** The version of the state's schema: a load with another version ignores this snapshot. */
   readonly schemaVersion: number
   /** The encoded state: a JSON value. */
@@ -47,9 +70,9 @@ export interface SnapshotToSave {
 /**
  * One snapshot per stream. Every backend follows the same rule on `save`: the
  * new snapshot replaces the stored one, except that a snapshot of the same
- * schema version at a higher stream version is kept (a slow writer never
- * replaces a newer state with an older one). A snapshot of another schema
- * version is always replaced.
+ * schema version at a later epoch, or at the same epoch and a higher stream
+ * version, is kept (a slow writer never replaces a newer state with an older
+ * one). A snapshot of another schema version is always replaced.
  *
  * @since 0.1.0
  * @category tags
@@ -58,6 +81,13 @@ export class SnapshotStore extends Context.Tag("effect-event-store/SnapshotStore
   readonly save: (streamId: string, snapshot: SnapshotToSave) => Effect.Effect<void, InvalidInput | StoreError>
   /** The stream's snapshot, whatever its schema version, or none. */
   readonly load: (streamId: string) => Effect.Effect<Option.Option<Snapshot>, InvalidInput | StoreError>
+  /**
+   * Removes the stream's snapshot, if any. `eraseStream` does not touch
+   * snapshots (a snapshot saved before an erasure is never used again, but its
+   * state stays until the next save replaces it): delete it too when the state
+   * may hold personal data.
+   */
+  readonly delete: (streamId: string) => Effect.Effect<void, InvalidInput | StoreError>
 }>() {}
 
 /**
@@ -66,9 +96,8 @@ export class SnapshotStore extends Context.Tag("effect-event-store/SnapshotStore
  * @since 0.1.0
  * @category models
  */
-export interface PreparedSnapshot {
+export interface PreparedSnapshot extends SnapshotBasis {
   readonly streamId: string
-  readonly version: number
   readonly schemaVersion: number
   /** JSON text. */
   readonly state: string
@@ -78,8 +107,9 @@ const maxInt32 = 2_147_483_647
 
 /**
  * Checks a snapshot as every backend does before storing it: the stream id
- * like an append's, positive versions, and a state that is JSON as `jsonb`
- * stores it (by the very rules events are held to).
+ * like an append's, positive versions, a `firstVersion` from 1 to `version` + 1,
+ * a non-negative `epoch`, and a state that is JSON as `jsonb` stores it (by the
+ * very rules events are held to).
  *
  * @since 0.1.0
  * @category validation
@@ -88,18 +118,50 @@ export const prepareSnapshot = (
   streamId: string,
   snapshot: SnapshotToSave
 ): Effect.Effect<PreparedSnapshot, InvalidInput> =>
-  Effect.gen(function*() {
-    yield* Validation.streamId(streamId)
-    if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) {
-      return yield* new InvalidInput({ field: "snapshot.version", reason: "must be a positive integer" })
-    }
-    if (!Number.isSafeInteger(snapshot.schemaVersion) || snapshot.schemaVersion < 1 || snapshot.schemaVersion > maxInt32) {
-      return yield* new InvalidInput({ field: "snapshot.schemaVersion", reason: "must be a positive integer" })
-    }
-    // The state is held to exactly the rules of event data, by the same code.
-    const state = yield* Validation.json("snapshot.state", snapshot.state)
-    return { streamId, version: snapshot.version, schemaVersion: snapshot.schemaVersion, state }
-  })
+  Effect.flatMap(
+    Validation.streamId(streamId),
+    () =>
+      Validation.readInput("snapshot", () => {
+        const { epoch, firstVersion, schemaVersion, state, version } = snapshot
+        if (!Number.isSafeInteger(version) || version < 1) {
+          return new InvalidInput({ field: "snapshot.version", reason: "must be a positive integer" })
+        }
+        if (!Number.isSafeInteger(firstVersion) || firstVersion < 1 || firstVersion > version + 1) {
+          return new InvalidInput({ field: "snapshot.firstVersion", reason: "must be an integer from 1 to version + 1" })
+        }
+        if (!Number.isSafeInteger(epoch) || epoch < 0) {
+          return new InvalidInput({ field: "snapshot.epoch", reason: "must be a non-negative integer" })
+        }
+        if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > maxInt32) {
+          return new InvalidInput({ field: "snapshot.schemaVersion", reason: "must be a positive integer" })
+        }
+        // The state is held to exactly the rules of event data, by the same code.
+        return Effect.map(
+          Validation.json("snapshot.state", state),
+          (json): PreparedSnapshot => ({ streamId, version, firstVersion, epoch, schemaVersion, state: json })
+        )
+      })
+  )
+
+/**
+ * Whether a snapshot summarises exactly what the stream shows now, so that
+ * the snapshot's state plus the events after its version equal the fold of
+ * every event `readStream` returns: the stream still shows the events the
+ * state folded (the same first version, the same epoch) and has reached the
+ * snapshot's version.
+ *
+ * The stream's visible events are always one run of versions, from
+ * `firstVersion` to its version (docs/snapshots.md says why), so the same
+ * first version and epoch mean the same events up to the snapshot's version.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isCurrent = (
+  snapshot: SnapshotBasis,
+  view: Pick<StreamView, "version" | "firstVersion" | "epoch">
+): boolean =>
+  snapshot.version <= view.version && snapshot.firstVersion === view.firstVersion && snapshot.epoch === view.epoch
 
 /**
  * @since 0.1.0
@@ -116,9 +178,8 @@ export interface SnapshotSchema<S, I> {
  * @since 0.1.0
  * @category models
  */
-export interface LoadedSnapshot<S> {
+export interface LoadedSnapshot<S> extends SnapshotBasis {
   readonly state: S
-  readonly version: number
   readonly schemaVersion: number
 }
 
@@ -139,9 +200,9 @@ export const loadSnapshot = <S, I>(
     const snapshots = yield* SnapshotStore
     const stored = yield* snapshots.load(streamId)
     if (Option.isNone(stored) || stored.value.schemaVersion !== options.schemaVersion) return Option.none()
-    const { state, version, schemaVersion } = stored.value
+    const { epoch, firstVersion, schemaVersion, state, version } = stored.value
     return yield* ParseResult.decodeUnknown(options.schema)(state).pipe(
-      Effect.map((decoded) => Option.some({ state: decoded, version, schemaVersion })),
+      Effect.map((decoded) => Option.some({ state: decoded, version, firstVersion, epoch, schemaVersion })),
       Effect.catchAll((issue) =>
         Effect.as(
           Effect.logWarning(
@@ -157,14 +218,15 @@ export const loadSnapshot = <S, I>(
 
 /**
  * Encodes `state` with `schema` and saves it as the stream's snapshot at
- * `version`. A state that does not encode is an `InvalidInput`.
+ * `version`, folded from `firstVersion` at `epoch` (from the `StreamView` the
+ * state was loaded with). A state that does not encode is an `InvalidInput`.
  *
  * @since 0.1.0
  * @category typed
  */
 export const saveSnapshot = <S, I>(
   streamId: string,
-  options: SnapshotSchema<S, I> & { readonly version: number; readonly state: S }
+  options: SnapshotSchema<S, I> & SnapshotBasis & { readonly state: S }
 ): Effect.Effect<void, InvalidInput | StoreError, SnapshotStore> =>
   Effect.gen(function*() {
     const snapshots = yield* SnapshotStore
@@ -173,7 +235,8 @@ export const saveSnapshot = <S, I>(
         new InvalidInput({ field: "snapshot.state", reason: ParseResult.TreeFormatter.formatIssueSync(issue) })
       )
     )
-    yield* snapshots.save(streamId, { version: options.version, schemaVersion: options.schemaVersion, state })
+    const { epoch, firstVersion, schemaVersion, version } = options
+    yield* snapshots.save(streamId, { version, firstVersion, epoch, schemaVersion, state })
   }).pipe(Effect.withSpan("SnapshotStore.saveSnapshot", { attributes: { streamId } }))
 
 /**
@@ -184,6 +247,8 @@ export const saveSnapshot = <S, I>(
  * @category predicates
  */
 export const replaces = (
-  incoming: { readonly version: number; readonly schemaVersion: number },
-  stored: { readonly version: number; readonly schemaVersion: number }
-): boolean => incoming.schemaVersion !== stored.schemaVersion || incoming.version >= stored.version
+  incoming: { readonly version: number; readonly epoch: number; readonly schemaVersion: number },
+  stored: { readonly version: number; readonly epoch: number; readonly schemaVersion: number }
+): boolean =>
+  incoming.schemaVersion !== stored.schemaVersion || incoming.epoch > stored.epoch ||
+  (incoming.epoch === stored.epoch && incoming.version >= stored.version)

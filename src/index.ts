@@ -7,7 +7,6 @@
  *
  * @since 0.1.0
  */
-export * as AppendRejection from "./AppendRejection.js"
 export * from "./CheckpointStore.js"
 export * from "./Errors.js"
 export * from "./Generations.js"
@@ -15,10 +14,10 @@ export * as EventData from "./EventData.js"
 export * from "./EventStore.js"
 export * as ExpectedVersion from "./ExpectedVersion.js"
 export * as Projection from "./Projection.js"
+export * as ProjectionSupervisor from "./ProjectionSupervisor.js"
 export type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
 export * as RunnerLock from "./RunnerLock.js"
 export * as StreamId from "./StreamId.js"
-export * as Validation from "./Validation.js"
 export * as Aggregate from "./aggregate/Aggregate.js"
 export * as CommandHandler from "./aggregate/CommandHandler.js"
 export * as Correlation from "./aggregate/Correlation.js"
@@ -26,9 +25,11 @@ export * as EventRegistry from "./events/EventRegistry.js"
 export * as EventType from "./events/EventType.js"
 export * as TypedEventStore from "./events/TypedEventStore.js"
 export {
+  isCurrent,
   type LoadedSnapshot,
   loadSnapshot,
   type Snapshot,
+  type SnapshotBasis,
   type SnapshotSchema,
   SnapshotStore,
   type SnapshotToSave,

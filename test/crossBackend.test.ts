@@ -2,7 +2,8 @@
  * The in-memory store and the embedded PostgreSQL store give the same answers:
  * random sequences of appends (with repeated event ids, retries, invalid
  * input and every kind of expected version), lifecycle operations (metadata,
- * soft deletes, tombstones, archives, erasures, scavenges) and reads run
+ * soft deletes, tombstones, archives, erasures, scavenges) and reads (stream
+ * views with their first version and epoch among them) run
  * against both, and every outcome must be equal, up to the numbering of
  * global positions and the clock.
  */
@@ -28,6 +29,7 @@ import {
   append,
   archiveStream,
   type Backend,
+  collect,
   deleteStream,
   eraseStream,
   getStreamMetadata,
@@ -39,7 +41,8 @@ import {
   scavenge,
   setStreamMetadata,
   streamVersion,
-  tombstoneStream
+  tombstoneStream,
+  viewStream
 } from "./support/Harness.js"
 import { type Expectation, expectationArbitrary, resolve } from "./support/model.js"
 import { makeSchemaFixture } from "./support/postgres.js"
@@ -83,6 +86,7 @@ type Op =
     readonly includeArchived: boolean
   }
   | { readonly _tag: "StreamVersion"; readonly stream: number }
+  | { readonly _tag: "ViewStream"; readonly stream: number; readonly from: Option.Option<number> }
   | {
     readonly _tag: "Lifecycle"
     readonly kind: "delete" | "tombstone" | "archive"
@@ -183,12 +187,20 @@ const opArbitrary: FastCheck.Arbitrary<Op> = FastCheck.oneof(
       _tag: FastCheck.constant("SetMetadata" as const),
       stream: streamIndex,
       maxCount: option(FastCheck.integer({ min: 1, max: 4 })),
-      truncateBefore: option(FastCheck.integer({ min: 0, max: 8 })),
+      truncateBefore: option(FastCheck.integer({ min: 0, max: 12 })),
       expected: FastCheck.constantFrom("any" as const, "current" as const, "stale" as const)
     })
   },
   { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("GetMetadata" as const), stream: streamIndex }) },
   { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("StreamVersion" as const), stream: streamIndex }) },
+  {
+    weight: 4,
+    arbitrary: FastCheck.record({
+      _tag: FastCheck.constant("ViewStream" as const),
+      stream: streamIndex,
+      from: option(FastCheck.integer({ min: 0, max: 10 }))
+    })
+  },
   {
     weight: 1,
     arbitrary: FastCheck.record({
@@ -215,6 +227,13 @@ type Answer =
   | { readonly _tag: "Failed"; readonly error: unknown }
   | { readonly _tag: "Events"; readonly events: ReadonlyArray<RecordedEvent> }
   | { readonly _tag: "Version"; readonly version: Option.Option<number> }
+  | {
+    readonly _tag: "View"
+    readonly version: number
+    readonly firstVersion: number
+    readonly epoch: number
+    readonly events: ReadonlyArray<RecordedEvent>
+  }
   | { readonly _tag: "Streams"; readonly streams: ReadonlyArray<StreamInfo> }
   | { readonly _tag: "Metadata"; readonly metadata: StreamMetadata }
   | { readonly _tag: "Done"; readonly result: unknown }
@@ -337,6 +356,18 @@ const runOps = (ops: ReadonlyArray<Op>) =>
           answers.push({ _tag: "Version", version: yield* streamVersion(nth(streamIds, op.stream)) })
           break
         }
+        case "ViewStream": {
+          const read = Effect.flatMap(viewStream(nth(streamIds, op.stream)), ({ epoch, events, firstVersion, version }) =>
+            Effect.map(collect(events({ from: Option.getOrUndefined(op.from) })), (read): Answer => ({
+              _tag: "View",
+              version,
+              firstVersion,
+              epoch,
+              events: read
+            })))
+          answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (answer) => answer }))
+          break
+        }
         case "Lifecycle": {
           const streamId = nth(streamIds, op.stream)
           const version = Option.getOrElse(yield* streamVersion(streamId), () => 0)
@@ -405,7 +436,7 @@ const normalise = (answers: ReadonlyArray<Answer>): ReadonlyArray<unknown> => {
   const positions = new Set(answers.flatMap((answer) =>
     answer._tag === "Appended"
       ? answer.positions
-      : answer._tag === "Events"
+      : answer._tag === "Events" || answer._tag === "View"
       ? answer.events.map((e) => e.position)
       : []
   ))
@@ -416,8 +447,9 @@ const normalise = (answers: ReadonlyArray<Answer>): ReadonlyArray<unknown> => {
       case "Appended":
         return { ...answer, positions: answer.positions.map(rankOf) }
       case "Events":
+      case "View":
         return {
-          _tag: answer._tag,
+          ...answer,
           // The JSON text too: both must give the keys in the same (jsonb) order.
           events: answer.events.map(({ erasedAt, position, recordedAt: _, ...rest }) => ({
             ...rest,

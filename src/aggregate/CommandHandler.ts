@@ -6,6 +6,11 @@
  * Snapshots are saved by the aggregate's policy; correlation and causation ids
  * go into every event's metadata.
  *
+ * An aggregate's state is the fold of the events `readStream` returns, and its
+ * version is the stream's version (docs/aggregates.md): events the stream's
+ * metadata hides, or a soft delete removed, are not part of it, and a snapshot
+ * is used only while it summarises exactly the events the stream still shows.
+ *
  * ```ts
  * const program = Effect.gen(function*() {
  *   const accounts = yield* CommandHandler.make(BankAccount)
@@ -27,7 +32,7 @@ import type { EventMetadata } from "../EventData.js"
 import type { AppendError, EventStore } from "../EventStore.js"
 import type * as EventType from "../events/EventType.js"
 import * as TypedEventStore from "../events/TypedEventStore.js"
-import { loadSnapshot, saveSnapshot, SnapshotStore } from "../SnapshotStore.js"
+import { isCurrent, loadSnapshot, saveSnapshot, SnapshotStore } from "../SnapshotStore.js"
 import * as Aggregate from "./Aggregate.js"
 import * as Correlation from "./Correlation.js"
 
@@ -38,8 +43,12 @@ import * as Correlation from "./Correlation.js"
  * @category models
  */
 export interface Loaded<S> {
+  /** The fold of the events `readStream` returns (the initial state when it returns none). */
   readonly state: S
-  /** The stream's version (0: no events yet): the expected version of the next append. */
+  /**
+   * The stream's version, hidden events included (0: no events yet, or
+   * soft-deleted): the expected version of the next append.
+   */
   readonly version: number
   /** The version of the snapshot the state started from (0: none, a full replay). */
   readonly snapshotVersion: number
@@ -88,7 +97,7 @@ export type LoadError = InvalidInput | StoreError | EventDecodeError | StreamDel
  */
 export interface CommandHandler<S, C, E extends EventType.Event, Err, R> {
   readonly aggregate: Aggregate.Aggregate<S, C, E, Err, R>
-  /** The current state: the latest valid snapshot, then the events after it. */
+  /** The current state: the latest snapshot that is still current, then the events after it. */
   readonly load: (streamId: string) => Effect.Effect<Loaded<S>, LoadError>
   /**
    * Loads, decides and appends at the loaded version. A `ConcurrencyError` is
@@ -168,46 +177,63 @@ export const make: {
         onSome: (service) => Effect.provideService(effect, SnapshotStore, service)
       })
 
-    const replay = (streamId: string, from: Loaded<S>) =>
-      store.readStream(streamId, { from: from.version + 1 }).pipe(
-        Stream.runFold(from, (loaded, event): Loaded<S> => ({
-          state: aggregate.evolve(loaded.state, event as unknown as E),
-          version: event.streamVersion,
-          snapshotVersion: loaded.snapshotVersion
-        }))
-      )
+    // The view's first version and epoch say what the state was folded from:
+    // a snapshot of it records them, and is used only while they still hold.
+    interface Folded extends Loaded<S> {
+      readonly firstVersion: number
+      readonly epoch: number
+    }
 
-    const initial: Loaded<S> = { state: aggregate.initialState, version: 0, snapshotVersion: 0 }
-
-    const load = (streamId: string): Effect.Effect<Loaded<S>, LoadError> =>
+    const loadFolded = (streamId: string): Effect.Effect<Folded, LoadError> =>
       Effect.gen(function*() {
-        const snapshot = snapshotOptions === undefined
-          ? Option.none()
-          : yield* withSnapshots(loadSnapshot(streamId, snapshotOptions))
-        const start = Option.match(snapshot, {
-          onNone: () => initial,
-          onSome: ({ state, version }): Loaded<S> => ({ state, version, snapshotVersion: version })
-        })
-        return yield* replay(streamId, start).pipe(
-          Effect.catchTag("StreamNotFound", () =>
-            // A snapshot of a stream that has no events (a store that was reset) is not believed.
-            Effect.succeed(initial))
+        // Two independent reads: at once, so a load waits for one round trip before the events.
+        const [snapshot, view] = yield* Effect.all([
+          snapshotOptions === undefined
+            ? Effect.succeed(Option.none())
+            : withSnapshots(loadSnapshot(streamId, snapshotOptions)),
+          store.viewStream(streamId)
+        ], { concurrency: 2 })
+        const start = Option.filter(snapshot, (stored) => isCurrent(stored, view))
+        const state = yield* view.events(Option.isSome(start) ? { from: start.value.version + 1 } : undefined).pipe(
+          Stream.runFold(
+            Option.match(start, { onNone: () => aggregate.initialState, onSome: (stored) => stored.state }),
+            (state, event) => aggregate.evolve(state, event as unknown as E)
+          )
         )
+        return {
+          state,
+          version: view.version,
+          snapshotVersion: Option.match(start, { onNone: () => 0, onSome: (stored) => stored.version }),
+          firstVersion: view.firstVersion,
+          epoch: view.epoch
+        }
       }).pipe(Effect.withSpan("CommandHandler.load", { attributes: { aggregate: aggregate.name, streamId } }))
 
-    const save = (streamId: string, version: number, state: S) =>
+    const load = (streamId: string): Effect.Effect<Loaded<S>, LoadError> =>
+      Effect.map(loadFolded(streamId), ({ snapshotVersion, state, version }) => ({ state, version, snapshotVersion }))
+
+    // Saved with what the state was folded from: the loaded view's first version and epoch.
+    const save = (streamId: string, from: Folded, version: number, state: S) =>
       snapshotOptions === undefined || version === 0
         ? Effect.void
-        : withSnapshots(saveSnapshot(streamId, { ...snapshotOptions, version, state }))
+        : withSnapshots(saveSnapshot(streamId, {
+          ...snapshotOptions,
+          version,
+          firstVersion: from.firstVersion,
+          epoch: from.epoch,
+          state
+        }))
 
     const snapshot = (streamId: string) =>
-      Effect.tap(load(streamId), ({ state, version }) => save(streamId, version, state)).pipe(
+      loadFolded(streamId).pipe(
+        Effect.tap((loaded) => save(streamId, loaded, loaded.version, loaded.state)),
+        Effect.map(({ snapshotVersion, state, version }): Loaded<S> => ({ state, version, snapshotVersion })),
         Effect.withSpan("CommandHandler.snapshot", { attributes: { aggregate: aggregate.name, streamId } })
       )
 
     const attempt = (streamId: string, command: C, handleOptions: HandleOptions | undefined, correlation: Correlation.Correlation) =>
       Effect.gen(function*() {
-        const loaded = yield* load(streamId)
+        const loaded = yield* loadFolded(streamId)
         const events = yield* aggregate.decide(command, loaded.state)
         const state = Aggregate.fold(aggregate, events, loaded.state)
         if (events.length === 0) {
@@ -244,7 +270,7 @@ export const make: {
           (snapshotOptions?.every !== undefined && handled.version - loaded.snapshotVersion >= snapshotOptions.every)
         if (due && handled.version > 0) {
           // The events are stored: a failed snapshot (a cache) must not turn the command into a failure.
-          yield* save(streamId, handled.version, handled.state).pipe(
+          yield* save(streamId, loaded, handled.version, handled.state).pipe(
             Effect.catchAll((error) =>
               Effect.logWarning(`Could not save the snapshot of "${streamId}" at version ${handled.version}`, error)
             )

@@ -29,10 +29,25 @@ import {
   EventStore,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type StreamView,
   type SubscribeOptions
 } from "../EventStore.js"
 import * as EventRegistry from "./EventRegistry.js"
 import type * as EventType from "./EventType.js"
+
+/**
+ * A `StreamView` whose events come in their current shape.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TypedStreamView<E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy = "fail">
+  extends Omit<StreamView, "events">
+{
+  readonly events: (
+    options?: ReadStreamOptions
+  ) => Stream.Stream<EventRegistry.Decoded<E, P>, InvalidInput | StoreError | EventDecodeError>
+}
 
 /**
  * @since 0.1.0
@@ -56,6 +71,8 @@ export interface TypedEventStore<E extends EventType.Event, P extends EventRegis
     streamId: string,
     options?: ReadStreamOptions
   ) => Stream.Stream<EventRegistry.Decoded<E, P>, StreamNotFound | StreamDeleted | InvalidInput | StoreError | EventDecodeError>
+  /** The stream's view (`EventStore.viewStream`), its events in their current shape. */
+  readonly viewStream: (streamId: string) => Effect.Effect<TypedStreamView<E, P>, StreamDeleted | InvalidInput | StoreError>
   /**
    * The global log's events in their current shape. Under the `"skip"` policy
    * only the registry's event types are read from the store.
@@ -119,6 +136,13 @@ export const make = <E extends EventType.Event, P extends EventRegistry.UnknownE
       unknownEvents,
       append,
       readStream: (streamId, readOptions) => decode(store.readStream(streamId, readOptions)),
+      viewStream: (streamId) =>
+        Effect.map(store.viewStream(streamId), (view) => ({
+          version: view.version,
+          firstVersion: view.firstVersion,
+          epoch: view.epoch,
+          events: (readOptions) => decode(view.events(readOptions))
+        })),
       readAll: (readOptions) => decode(store.readAll(narrow(readOptions))),
       subscribe: (subscribeOptions) => decode(store.subscribe(narrow(subscribeOptions)))
     }

@@ -10,12 +10,13 @@ import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import { CheckpointConflict, CheckpointStore, type ParkedEvent } from "../CheckpointStore.js"
+import { CheckpointConflict, CheckpointStore, type FailedEvent, type ParkedEvent } from "../CheckpointStore.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
 
 interface State {
   readonly checkpoints: ReadonlyMap<string, bigint>
   readonly parked: ReadonlyMap<string, ReadonlyArray<ParkedEvent>>
+  readonly failures: ReadonlyMap<string, FailedEvent>
 }
 
 type Change = (state: State) => State
@@ -28,12 +29,18 @@ const withCheckpoint = (name: string, position: bigint): Change => (state) => ({
 const withParked = (name: string, update: (events: ReadonlyArray<ParkedEvent>) => ReadonlyArray<ParkedEvent>): Change =>
 (state) => ({ ...state, parked: new Map(state.parked).set(name, update(state.parked.get(name) ?? [])) })
 
+const withoutFailure = (projection: string): Change => (state) => {
+  const failures = new Map(state.failures)
+  failures.delete(projection)
+  return { ...state, failures }
+}
+
 /**
  * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.gen(function*() {
-  const ref = yield* Ref.make<State>({ checkpoints: new Map(), parked: new Map() })
+  const ref = yield* Ref.make<State>({ checkpoints: new Map(), parked: new Map(), failures: new Map() })
   // The changes of the transaction this fiber is in, if any: a view of the
   // state that the transaction's own reads see, applied to `ref` at its end.
   const pending = yield* FiberRef.make<Option.Option<Ref.Ref<State>>>(Option.none())
@@ -61,7 +68,7 @@ export const make = Effect.gen(function*() {
       return actual === expected ? Effect.void : Effect.fail(new CheckpointConflict({ name, expected, actual }))
     })
 
-  const park = (name: string, event: RecordedEvent, error: string) =>
+  const park = (name: string, event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">, error: string) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       change(withParked(name, (events) =>
         [
@@ -82,6 +89,21 @@ export const make = Effect.gen(function*() {
   const unpark = (name: string, position: bigint) =>
     change(withParked(name, (events) => events.filter((event) => event.position !== position)))
 
+  const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) })))
+
+  const failure = (projection: string) => Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection)))
+
+  const clearFailure = (projection: string, position?: bigint | undefined): Effect.Effect<Option.Option<FailedEvent>> =>
+    Effect.flatMap(current, (state): Effect.Effect<Option.Option<FailedEvent>> => {
+      const found = Option.filter(
+        Option.fromNullable(state.failures.get(projection)),
+        (failed) => position === undefined || failed.position === position
+      )
+      return Option.isSome(found) ? Effect.as(change(withoutFailure(projection)), found) : Effect.succeedNone
+    })
+
   const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(FiberRef.get(pending), (outer) =>
       Option.isSome(outer)
@@ -93,7 +115,7 @@ export const make = Effect.gen(function*() {
           return result
         })))
 
-  return CheckpointStore.of({ load, save, lock, park, parked, unpark, transaction })
+  return CheckpointStore.of({ load, save, lock, park, parked, unpark, recordFailure, failure, clearFailure, transaction })
 })
 
 /**

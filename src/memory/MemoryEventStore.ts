@@ -11,7 +11,7 @@ import type { InvalidInput } from "../Errors.js"
 import { EventStore } from "../EventStore.js"
 import * as Core from "../internal/core/eventStore.js"
 import * as MemoryDriver from "../internal/memory/driver.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 
 /**
  * @since 0.1.0

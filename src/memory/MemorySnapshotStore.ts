@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { type PreparedSnapshot, prepareSnapshot, replaces, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 
 interface Stored extends PreparedSnapshot {
   readonly savedAt: number
@@ -45,13 +45,21 @@ export const make: Effect.Effect<SnapshotStore["Type"]> = Effect.gen(function*()
       return Option.map(HashMap.get(yield* Ref.get(ref), streamId), (stored) => ({
         streamId,
         version: stored.version,
+        firstVersion: stored.firstVersion,
+        epoch: stored.epoch,
         schemaVersion: stored.schemaVersion,
         state: JSON.parse(stored.state) as unknown,
         savedAt: new Date(stored.savedAt)
       }))
     }).pipe(Effect.withSpan("SnapshotStore.load", { attributes: { streamId } }))
 
-  return SnapshotStore.of({ save, load })
+  const remove = (streamId: string) =>
+    Effect.gen(function*() {
+      yield* Validation.streamId(streamId)
+      yield* Ref.update(ref, HashMap.remove(streamId))
+    }).pipe(Effect.withSpan("SnapshotStore.delete", { attributes: { streamId } }))
+
+  return SnapshotStore.of({ save, load, delete: remove })
 })
 
 /**

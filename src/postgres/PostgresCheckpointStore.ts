@@ -9,10 +9,12 @@ import type * as Migrator from "@effect/sql/Migrator"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { CheckpointConflict, CheckpointStore } from "../CheckpointStore.js"
+import { CheckpointConflict, CheckpointStore, type FailedEvent } from "../CheckpointStore.js"
 import { type InvalidInput, StoreError } from "../Errors.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 import * as Migrations from "./Migrations.js"
+import * as SqlErrors from "../internal/postgres/sqlErrors.js"
+import * as Transaction from "../internal/postgres/transaction.js"
 
 /**
  * @since 0.1.0
@@ -25,11 +27,7 @@ export interface PostgresCheckpointStoreOptions {
   readonly migrate?: boolean | undefined
 }
 
-const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
-
-class CallerError<E> {
-  constructor(readonly error: E) {}
-}
+const { storeError, writeFailed } = SqlErrors
 
 /**
  * @since 0.1.0
@@ -41,6 +39,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
     const schema = yield* Migrations.schemaOf(options)
     const checkpoints = sql(`${schema}.checkpoints`)
     const parkedEvents = sql(`${schema}.parked_events`)
+    const failures = sql(`${schema}.projection_failures`)
 
     const load = (name: string) =>
       Validation.streamId(name).pipe(
@@ -79,7 +78,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           return yield* new CheckpointConflict({ name, expected, actual: BigInt(current?.position ?? "0") })
         }
       }).pipe(
-        Effect.catchTag("SqlError", storeError(`Could not save checkpoint "${name}"`)),
+        Effect.catchTag("SqlError", writeFailed(`Could not save checkpoint "${name}"`)),
         Effect.withSpan("CheckpointStore.save", { attributes: { name, position: position.toString() } })
       )
 
@@ -105,7 +104,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           VALUES (${name}, ${event.position.toString()}, ${event.eventId}, ${event.streamId}, ${event.eventType}, ${error})
           ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`.pipe(
         Effect.asVoid,
-        Effect.catchTag("SqlError", storeError(`Could not park event ${event.eventId} of "${name}"`)),
+        Effect.catchTag("SqlError", writeFailed(`Could not park event ${event.eventId} of "${name}"`)),
         Effect.withSpan("CheckpointStore.park", { attributes: { name } })
       )
 
@@ -137,19 +136,68 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
     const unpark = (name: string, position: bigint) =>
       sql`DELETE FROM ${parkedEvents} WHERE projection = ${name} AND position = ${position.toString()}`.pipe(
         Effect.asVoid,
-        Effect.catchTag("SqlError", storeError(`Could not unpark event at ${position} of "${name}"`))
+        Effect.catchTag("SqlError", writeFailed(`Could not unpark event at ${position} of "${name}"`))
+      )
+
+    const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
+      sql`INSERT INTO ${failures} (projection, checkpoint, after, position, event_id, stream_id, event_type, error)
+          VALUES (${failure.projection}, ${failure.checkpoint}, ${failure.after.toString()}, ${failure.position.toString()},
+            ${failure.eventId}, ${failure.streamId}, ${failure.eventType}, ${failure.error})
+          ON CONFLICT (projection) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, after = EXCLUDED.after,
+            position = EXCLUDED.position, event_id = EXCLUDED.event_id, stream_id = EXCLUDED.stream_id,
+            event_type = EXCLUDED.event_type, error = EXCLUDED.error, failed_at = statement_timestamp()`.pipe(
+        Effect.asVoid,
+        Effect.catchTag("SqlError", writeFailed(`Could not record the failure of "${failure.projection}"`)),
+        Effect.withSpan("CheckpointStore.recordFailure", { attributes: { name: failure.projection } })
+      )
+
+    interface FailureRow {
+      readonly projection: string
+      readonly checkpoint: string
+      readonly after: string
+      readonly position: string
+      readonly event_id: string
+      readonly stream_id: string
+      readonly event_type: string
+      readonly error: string
+      readonly failed_at: Date
+    }
+    const failureColumns = sql.literal(
+      "projection, checkpoint, after::text AS after, position::text AS position, event_id::text AS event_id, stream_id, event_type, error, failed_at"
+    )
+    const fromRow = (row: FailureRow | undefined): Option.Option<FailedEvent> =>
+      row === undefined ? Option.none() : Option.some({
+        projection: row.projection,
+        checkpoint: row.checkpoint,
+        after: BigInt(row.after),
+        position: BigInt(row.position),
+        eventId: row.event_id,
+        streamId: row.stream_id,
+        eventType: row.event_type,
+        error: row.error,
+        failedAt: row.failed_at
+      })
+
+    const failure = (projection: string) =>
+      sql<FailureRow>`SELECT ${failureColumns} FROM ${failures} WHERE projection = ${projection}`.pipe(
+        Effect.map(([row]) => fromRow(row)),
+        Effect.catchTag("SqlError", storeError(`Could not read the failure of "${projection}"`))
+      )
+
+    const clearFailure = (projection: string, position?: bigint | undefined) =>
+      sql<FailureRow>`DELETE FROM ${failures}
+          WHERE projection = ${projection} AND (${position?.toString() ?? null}::bigint IS NULL OR position = ${position?.toString() ?? null}::bigint)
+          RETURNING ${failureColumns}`.pipe(
+        Effect.map(([row]) => fromRow(row)),
+        Effect.catchTag("SqlError", writeFailed(`Could not clear the failure of "${projection}"`))
       )
 
     // Only the transaction's own BEGIN / COMMIT failures become a StoreError;
     // the caller's errors (which roll it back) pass through as they are.
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-      sql.withTransaction(Effect.mapError(effect, (error) => new CallerError(error))).pipe(
-        Effect.mapError((error) =>
-          error instanceof CallerError ? error.error : new StoreError({ message: "The checkpoint transaction failed", cause: error })
-        )
-      )
+      Transaction.withTransaction(sql, "The checkpoint transaction failed")(effect)
 
-    return CheckpointStore.of({ load, save, lock, park, parked, unpark, transaction })
+    return CheckpointStore.of({ load, save, lock, park, parked, unpark, recordFailure, failure, clearFailure, transaction })
   })
 
 /**

@@ -6,12 +6,11 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { StoreError } from "../Errors.js"
 import { Generations, Superseded, tableName } from "../Generations.js"
 import * as Migrations from "./Migrations.js"
+import { storeError } from "../internal/postgres/sqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -22,7 +21,6 @@ export interface PostgresGenerationsOptions {
   readonly schema?: string | undefined
 }
 
-const storeError = (message: string) => (cause: SqlError) => new StoreError({ message, cause })
 
 /**
  * @since 0.1.0

@@ -1,6 +1,7 @@
 /**
  * The snapshot store on PostgreSQL, in the `snapshots` table of the event
- * store's schema (migrations/0002_snapshots.sql), through any `@effect/sql`
+ * store's schema (migrations/0002_snapshots.sql, with what each snapshot
+ * summarises since 0007_stream_history.sql), through any `@effect/sql`
  * client with the `pg` dialect: `@effect/sql-pg` for a server, or the PGlite
  * client of `effect-event-store/pglite`.
  *
@@ -14,10 +15,11 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { type InvalidInput, StoreError } from "../Errors.js"
+import type { InvalidInput } from "../Errors.js"
 import { prepareSnapshot, type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 import * as Migrations from "./Migrations.js"
+import { storeError, writeFailed } from "../internal/postgres/sqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -48,16 +50,19 @@ export const make = (options?: PostgresSnapshotStoreOptions) =>
         const prepared = yield* prepareSnapshot(streamId, snapshot)
         // The WHERE clause is `SnapshotStore.replaces`, decided under the row lock.
         yield* sql`
-          INSERT INTO ${snapshots} AS s (stream_id, stream_version, schema_version, state)
-          VALUES (${prepared.streamId}, ${prepared.version}, ${prepared.schemaVersion}, ${prepared.state}::jsonb)
+          INSERT INTO ${snapshots} AS s (stream_id, stream_version, first_version, epoch, schema_version, state)
+          VALUES (${prepared.streamId}, ${prepared.version}, ${prepared.firstVersion}, ${prepared.epoch},
+            ${prepared.schemaVersion}, ${prepared.state}::jsonb)
           ON CONFLICT (stream_id) DO UPDATE SET
             stream_version = EXCLUDED.stream_version,
+            first_version = EXCLUDED.first_version,
+            epoch = EXCLUDED.epoch,
             schema_version = EXCLUDED.schema_version,
             state = EXCLUDED.state,
             saved_at = statement_timestamp()
-          WHERE s.schema_version <> EXCLUDED.schema_version OR s.stream_version <= EXCLUDED.stream_version`.pipe(
-          Effect.catchTag("SqlError", (cause) =>
-            new StoreError({ message: `Could not save the snapshot of "${streamId}"`, cause }))
+          WHERE s.schema_version <> EXCLUDED.schema_version OR s.epoch < EXCLUDED.epoch
+            OR (s.epoch = EXCLUDED.epoch AND s.stream_version <= EXCLUDED.stream_version)`.pipe(
+          Effect.catchTag("SqlError", writeFailed(`Could not save the snapshot of "${streamId}"`))
         )
       }).pipe(Effect.withSpan("SnapshotStore.save", { attributes: { streamId } }))
 
@@ -66,24 +71,36 @@ export const make = (options?: PostgresSnapshotStoreOptions) =>
         yield* Validation.streamId(streamId)
         const [row] = yield* sql<{
           readonly stream_version: string
+          readonly first_version: string
+          readonly epoch: string
           readonly schema_version: number
           readonly state: unknown
           readonly saved_at: Date
-        }>`SELECT stream_version::text AS stream_version, schema_version, state, saved_at
+        }>`SELECT stream_version::text AS stream_version, first_version::text AS first_version, epoch::text AS epoch,
+             schema_version, state, saved_at
            FROM ${snapshots} WHERE stream_id = ${streamId}`.pipe(
-          Effect.catchTag("SqlError", (cause) =>
-            new StoreError({ message: `Could not load the snapshot of "${streamId}"`, cause }))
+          Effect.catchTag("SqlError", storeError(`Could not load the snapshot of "${streamId}"`))
         )
         return row === undefined ? Option.none() : Option.some<Snapshot>({
           streamId,
           version: Number(row.stream_version),
+          firstVersion: Number(row.first_version),
+          epoch: Number(row.epoch),
           schemaVersion: row.schema_version,
           state: row.state,
           savedAt: row.saved_at
         })
       }).pipe(Effect.withSpan("SnapshotStore.load", { attributes: { streamId } }))
 
-    return SnapshotStore.of({ save, load })
+    const remove = (streamId: string) =>
+      Effect.gen(function*() {
+        yield* Validation.streamId(streamId)
+        yield* sql`DELETE FROM ${snapshots} WHERE stream_id = ${streamId}`.pipe(
+          Effect.catchTag("SqlError", writeFailed(`Could not delete the snapshot of "${streamId}"`))
+        )
+      }).pipe(Effect.withSpan("SnapshotStore.delete", { attributes: { streamId } }))
+
+    return SnapshotStore.of({ save, load, delete: remove })
   })
 
 /**

@@ -74,7 +74,8 @@ describe("CommandHandler (memory only)", () => {
       Effect.provide(MemoryEventStore.layer()),
       Effect.provideService(SnapshotStore, {
         load: () => Effect.succeed(Option.none()),
-        save: () => Effect.fail(new StoreError({ message: "disk full" }))
+        save: () => Effect.fail(new StoreError({ message: "disk full" })),
+        delete: () => Effect.void
       })
     ))
 

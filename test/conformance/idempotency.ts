@@ -10,6 +10,7 @@ import type { EventData } from "../../src/EventData.js"
 import {
   append,
   type Backend,
+  deleteStream,
   event,
   events,
   failsWith,
@@ -47,6 +48,24 @@ export const idempotencyCases = (backend: Backend): void => {
         const retry = yield* leavesStoreUnchanged(append("Order-1", batch, { expectedVersion: "no_stream" }), ["Order-1"])
         expect(retry).toEqual(first)
         expect(retry.streamVersion).toBe(3)
+      }))
+
+    test("retrying an append that re-created a soft-deleted stream with no_stream returns the first result and stores nothing new", () =>
+      Effect.gen(function*() {
+        yield* append("Order-1", events(3, "Old"))
+        yield* deleteStream("Order-1")
+        const batch = events(2)
+        const first = yield* append("Order-1", batch, { expectedVersion: "no_stream" })
+        expect(first.streamVersion).toBe(5)
+        const retry = yield* leavesStoreUnchanged(append("Order-1", batch, { expectedVersion: "no_stream" }), ["Order-1"])
+        expect(retry).toEqual(first)
+        // Also after the stream was deleted and re-created again since.
+        yield* deleteStream("Order-1")
+        yield* append("Order-1", events(1, "Newer"), { expectedVersion: "no_stream" })
+        expect(yield* append("Order-1", batch, { expectedVersion: "no_stream" })).toEqual(first)
+        // The same ids at the same place, but expecting the version before the delete: a conflict.
+        const error = yield* failsWith("ConcurrencyError")(append("Order-1", batch, { expectedVersion: 3 }))
+        expect(error).toMatchObject({ expected: 3, actual: 6 })
       }))
 
     test("retrying an append with expected version 0 and the same event ids returns the same result and stores nothing new", () =>

@@ -69,6 +69,19 @@ interface InvalidMetadataCase {
 }
 
 const big = 2n ** 70n
+const throwing = (key: string): object =>
+  Object.defineProperty({}, key, {
+    enumerable: true,
+    get() {
+      throw new Error("not readable")
+    }
+  })
+const throwingProxy = (): object =>
+  new Proxy({}, {
+    ownKeys() {
+      throw new Error("no keys")
+    }
+  })
 const circular: Record<string, unknown> = { a: 1 }
 circular.self = circular
 
@@ -94,6 +107,10 @@ const invalidMetadata: ReadonlyArray<InvalidMetadataCase> = [
   { name: "custom with a function", metadata: { custom: { f: () => 1 } }, field: "metadata.custom" },
   { name: "custom with a cycle", metadata: { custom: circular }, field: "metadata.custom" },
   { name: "custom with NaN", metadata: { custom: { n: Number.NaN } }, field: "metadata.custom" },
+  { name: "custom with -0", metadata: { custom: { n: -0 } }, field: "metadata.custom" },
+  { name: "custom with a getter that throws", metadata: { custom: throwing("owner") }, field: "metadata.custom" },
+  { name: "custom that is a proxy whose traps throw", metadata: { custom: throwingProxy() }, field: "metadata.custom" },
+  { name: "metadata with a getter that throws", metadata: throwing("maxCount"), field: "metadata" },
   { name: "custom over maxEventBytes", metadata: { custom: { note: "x".repeat(2000) } }, field: "metadata.custom" },
   { name: "an unknown setting", metadata: { maxcount: 3 }, field: "metadata.maxcount" },
   { name: "metadata that is not an object", metadata: null, field: "metadata" },

@@ -15,6 +15,7 @@ import { readStreamCases } from "./readStream.js"
 import { recordedEventCases } from "./recordedEvents.js"
 import { streamCases } from "./streams.js"
 import { validationCases } from "./validation.js"
+import { viewStreamCases } from "./viewStream.js"
 
 export interface ConformanceOptions {
   /** Runs of the model property test (default 50). */
@@ -32,6 +33,7 @@ export const conformance = (backend: Backend, options?: ConformanceOptions): voi
     recordedEventCases(backend)
     streamCases(backend)
     lifecycleCases(backend)
+    viewStreamCases(backend)
     modelCases(backend, options?.propertyRuns ?? 50)
   })
 }

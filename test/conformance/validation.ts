@@ -34,6 +34,21 @@ const cyclic = (): unknown => {
   return value
 }
 
+/** An object whose property `key` throws when read. */
+const throwing = (key: string): object =>
+  Object.defineProperty({}, key, {
+    enumerable: true,
+    get() {
+      throw new Error("not readable")
+    }
+  })
+
+const revokedProxy = (): object => {
+  const { proxy, revoke } = Proxy.revocable({}, {})
+  revoke()
+  return proxy
+}
+
 /** Data whose JSON, with `metadata: {}` (2 bytes), is exactly `bytes` long. */
 const dataOfSize = (bytes: number): string => "x".repeat(bytes - 4)
 
@@ -86,6 +101,19 @@ const appendCases: ReadonlyArray<AppendCase> = [
   { name: "data nested 10,000 levels deep", events: withData(nestedArrays(10_000)), field: "events[1].data" },
   { name: "data with an undefined array element", events: withData([1, undefined, 3]), field: "events[1].data" },
   { name: "undefined data", events: withData(undefined), field: "events[1].data" },
+  { name: "data with -0", events: withData({ balance: -0 }), field: "events[1].data" },
+  { name: "data that is -0", events: withData(-0), field: "events[1].data" },
+  { name: "data with a getter that throws", events: withData(throwing("amount")), field: "events[1].data" },
+  { name: "data with a nested getter that throws", events: withData({ lines: [throwing("sku")] }), field: "events[1].data" },
+  { name: "data that is a revoked proxy", events: withData(revokedProxy()), field: "events[1].data" },
+  { name: "metadata with -0", events: withMetadata({ score: -0 }), field: "events[0].metadata" },
+  { name: "metadata with a getter that throws", events: withMetadata(throwing("tenant")), field: "events[0].metadata" },
+  {
+    name: "metadata whose correlationId getter throws",
+    events: withMetadata(throwing("correlationId")),
+    field: "events[0].metadata"
+  },
+  { name: "an event whose eventType getter throws", events: [throwing("eventType") as EventData], field: "events[0]" },
   { name: "metadata with a bigint", events: withMetadata({ tenant: 1n }), field: "events[0].metadata" },
   { name: "metadata that is an array", events: withMetadata(["a"]), field: "events[0].metadata" },
   { name: "metadata that is a string", events: withMetadata("meta"), field: "events[0].metadata" },
@@ -215,9 +243,29 @@ export const validationCases = (backend: Backend): void => {
         yield* append("Order-1", [
           { eventType: "A", data: { kept: 1, dropped: undefined }, metadata: { correlationId: undefined } },
           event("B", Object.create(null)),
-          event("C", { "": "empty key", "with space": [[], {}], "-0": -0, tiny: 5e-324, huge: 1.7976931348623157e308 })
+          event("C", { "": "empty key", "with space": [[], {}], "-0": 0, tiny: 5e-324, huge: 1.7976931348623157e308 })
         ])
         expect(yield* readStream("Order-1")).toHaveLength(3)
+      }))
+
+    test("data is read once: the value a getter returned when checked is the value stored", () =>
+      Effect.gen(function*() {
+        let reads = 0
+        const data = Object.defineProperty({}, "amount", {
+          enumerable: true,
+          get: () => (++reads === 1 ? 1 : Number.NaN)
+        })
+        yield* append("Order-1", [event("Counted", data)])
+        const [stored] = yield* readStream("Order-1")
+        expect(stored?.data).toEqual({ amount: 1 })
+        expect(reads).toBe(1)
+      }))
+
+    test("toJSON is never called: an array is stored as its elements, as JSON has it", () =>
+      Effect.gen(function*() {
+        yield* append("Order-1", [event("Listed", { list: Object.assign([1, 2], { toJSON: () => "replaced" }) })])
+        const [stored] = yield* readStream("Order-1")
+        expect(stored?.data).toEqual({ list: [1, 2] })
       }))
 
     test("an expected version given as a plain non-negative integer is accepted", () =>

@@ -45,7 +45,7 @@ const describeState = (state: Projection.RunnerState): string => {
     case "Restarting":
       return `RESTARTING ${process.pid} ${state.reason}`
     case "Failed":
-      return `FAILED ${process.pid} ${state.error.message}`
+      return `FAILED ${process.pid} ${state.reason}`
   }
 }
 

@@ -24,6 +24,22 @@ const storeIn = (schema: string) =>
 const withStore = <A, E>(schema: string, body: Effect.Effect<A, E, EventStore | SqlClient.SqlClient>) =>
   Effect.provide(body, storeIn(schema))
 
+/** A store in a fresh schema, with only the migrations before `migration`: what an older version left. */
+const migratedBefore = (schema: string, migration: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const table = `${schema}.event_store_migrations`
+    return sql.withTransaction(Effect.gen(function*() {
+      yield* sql`CREATE SCHEMA ${sql(schema)}`
+      yield* sql`CREATE TABLE ${sql(table)} (
+        migration_id integer PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), name text NOT NULL)`
+      yield* sql`SET LOCAL search_path TO ${sql(schema)}`
+      yield* Migrator.make({})({
+        loader: Effect.map(Migrations.loader, (files) => files.filter(([id]) => id < migration)),
+        table
+      })
+    }))
+  })
+
 const backends = [
   { name: "PostgreSQL", available: serverAvailable, client: pgLayer(8) },
   { name: "PGlite", available: true, client: PgliteClient.layer() }
@@ -204,17 +220,7 @@ for (const backend of backends) {
         const schema = uniqueSchema("upgrade")
         return Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
-          const table = `${schema}.event_store_migrations`
-          yield* sql.withTransaction(Effect.gen(function*() {
-            yield* sql`CREATE SCHEMA ${sql(schema)}`
-            yield* sql`CREATE TABLE ${sql(table)} (
-              migration_id integer PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), name text NOT NULL)`
-            yield* sql`SET LOCAL search_path TO ${sql(schema)}`
-            yield* Migrator.make({})({
-              loader: Effect.map(Migrations.loader, (files) => files.filter(([id]) => id < 4)),
-              table
-            })
-          }))
+          yield* migratedBefore(schema, 4)
           yield* sql`INSERT INTO ${sql(`${schema}.streams`)} (stream_id, category, version) VALUES ('Order-1', 'Order', 2)`
           yield* sql`INSERT INTO ${sql(`${schema}.events`)}
             (event_id, stream_id, stream_version, category, event_type, schema_version, data, metadata)
@@ -234,6 +240,34 @@ for (const backend of backends) {
         }).pipe(Effect.scoped)
       })
 
+      it.effect("a store created before migration 0007 is upgraded in place: its events read as before, its old snapshots are never used, and the old append function still works", () => {
+        const schema = uniqueSchema("upgrade7")
+        return Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* migratedBefore(schema, 7)
+          const oldAppend = (eventId: string) =>
+            sql`SELECT * FROM ${sql(`${schema}.append_events`)}('Order-1', 'Order', 'any', 0, ${`{${eventId}}`}::uuid[],
+              ${JSON.stringify([{ id: eventId, type: "Placed", schemaVersion: 1, data: {}, metadata: {} }])}::jsonb)`
+          yield* oldAppend(crypto.randomUUID())
+          yield* sql`INSERT INTO ${sql(`${schema}.snapshots`)} (stream_id, stream_version, schema_version, state)
+            VALUES ('Order-1', 1, 1, '{"n": 1}')`
+          expect((yield* Migrations.migrate(schema)).map(([id]) => id)).toEqual([7])
+          const store = yield* PostgresEventStore.make({ schema })
+          const view = yield* store.viewStream("Order-1")
+          expect({ version: view.version, firstVersion: view.firstVersion, epoch: view.epoch })
+            .toEqual({ version: 1, firstVersion: 1, epoch: 0 })
+          const [snapshot] = yield* sql<{ readonly first_version: string }>`
+            SELECT first_version::text AS first_version FROM ${sql(`${schema}.snapshots`)} WHERE stream_id = 'Order-1'`
+          expect(snapshot?.first_version).toBe("0")
+          // A process still running the code from before the migration appends as it did.
+          yield* oldAppend(crypto.randomUUID())
+          expect((yield* store.append("Order-1", [{ eventType: "Paid", data: {} }], { expectedVersion: 2 })).streamVersion).toBe(3)
+          expect(Chunk.toReadonlyArray(yield* Stream.runCollect(store.readStream("Order-1"))).map((e) => e.streamVersion))
+            .toEqual([1, 2, 3])
+          yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
+        }).pipe(Effect.scoped)
+      })
+
       it.effect("positions beyond 2^53 come back exact", () => {
         const schema = uniqueSchema("bigpos")
         return withStore(schema, Effect.gen(function*() {
@@ -247,18 +281,20 @@ for (const backend of backends) {
         }))
       })
 
-      it.effect("reading the global log inside a REPEATABLE READ transaction is refused rather than risking a skip", () => {
+      it.effect("reading the global log inside a REPEATABLE READ transaction is refused rather than risking a skip (a subscription ends at once, without retrying)", () => {
         const schema = uniqueSchema("rr")
         return withStore(schema, Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
           const store = yield* EventStore
           yield* store.append("Order-1", [{ eventType: "A", data: 1 }])
-          const error = yield* sql.withTransaction(Effect.gen(function*() {
-            yield* sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`
-            return yield* Effect.flip(Stream.runCollect(store.readAll()))
-          }))
-          expect(error._tag).toBe("StoreError")
-          expect(error.message).toMatch(/READ COMMITTED/)
+          for (const read of [store.readAll(), Stream.take(store.subscribe(), 1)]) {
+            const error = yield* sql.withTransaction(Effect.gen(function*() {
+              yield* sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`
+              return yield* Effect.flip(Stream.runCollect(read))
+            }))
+            expect(error._tag).toBe("StoreError")
+            expect(error.message).toMatch(/READ COMMITTED/)
+          }
         }))
       })
     })

@@ -3,7 +3,7 @@
  * each event once and in the order of readAll.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Duration, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Fiber, Layer, Schedule, Stream } from "effect"
 import { EventStore } from "../../src/EventStore.js"
 import { MemoryEventStore } from "../../src/memory/index.js"
 import { PgliteEventStore } from "../../src/pglite/index.js"
@@ -35,6 +35,14 @@ for (const backend of backends) {
         const all = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
         expect(delivered.map((e) => e.data)).toEqual([1, 2, 3, 4, 5, 6])
         expect(delivered).toEqual(all)
+      }).pipe(Effect.provide(backend.store())))
+
+    it.live("takes a retry schedule, which changes nothing while reads succeed", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore
+        yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Paid", data: 2 }])
+        const delivered = yield* take(2, { retry: Schedule.stop })
+        expect(delivered.map((e) => e.data)).toEqual([1, 2])
       }).pipe(Effect.provide(backend.store())))
 
     it.live("from a checkpoint, with a filter by category and event type", () =>

@@ -96,6 +96,8 @@ export const readAll = (...args: Parameters<Store["readAll"]>) =>
 
 export const streamVersion = (streamId: string) => Effect.flatMap(EventStore, (store) => store.streamVersion(streamId))
 
+export const viewStream = (streamId: string) => Effect.flatMap(EventStore, (store) => store.viewStream(streamId))
+
 export const listStreams = (...args: Parameters<Store["listStreams"]>) =>
   Effect.flatMap(EventStore, (store) => collect(store.listStreams(...args)))
 

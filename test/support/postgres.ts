@@ -60,7 +60,8 @@ export const makeSchemaFixture = (
       Layer.unwrapEffect(Effect.sync(() => {
         const schema = `conf_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
         schemas.push(schema)
-        // Ages the stored events by rewriting recorded_at, with the rewrite permission maintenance uses.
+        // Ages the stored events by rewriting recorded_at (and the streams' updated_at), with the
+        // rewrite permission maintenance uses.
         const aging = Layer.effect(
           Aging,
           Effect.map(SqlClient.SqlClient, (sql) => ({
@@ -70,6 +71,8 @@ export const makeSchemaFixture = (
                 for (const table of ["events", "events_archive"]) {
                   yield* sql`UPDATE ${sql(`${schema}.${table}`)} SET recorded_at = recorded_at - ${millis} * interval '1 millisecond'`
                 }
+                // The time of each stream's last append too: the next append's recordedAt is never earlier.
+                yield* sql`UPDATE ${sql(`${schema}.streams`)} SET updated_at = updated_at - ${millis} * interval '1 millisecond'`
               }))
           }))
         )

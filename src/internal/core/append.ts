@@ -3,13 +3,12 @@
  * rejected append classified here, the same way for every backend.
  */
 import * as Effect from "effect/Effect"
-import * as AppendRejection from "../../AppendRejection.js"
 import { StreamDeleted } from "../../Errors.js"
 import type { EventData } from "../../EventData.js"
 import type { AppendError, AppendOptions, AppendResult } from "../../EventStore.js"
-import * as Validation from "../../Validation.js"
+import * as Validation from "../validation/index.js"
+import * as AppendRejection from "./appendRejection.js"
 import type { EventStoreDriver } from "./driver.js"
-import { liveVersion } from "./streamState.js"
 
 export const make = (driver: EventStoreDriver, limits: Validation.Limits) =>
 (
@@ -23,8 +22,8 @@ export const make = (driver: EventStoreDriver, limits: Validation.Limits) =>
     if (attempt._tag === "Appended") return { streamVersion: attempt.streamVersion, positions: attempt.positions }
     // A tombstone wins over idempotency, as in EventStoreDB: the answer does not
     // depend on whether a scavenge has removed the stream's events yet.
-    if (attempt.stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
-    return yield* AppendRejection.classify(prepared, liveVersion(attempt.stream), attempt.stored)
+    if (attempt.reason === "tombstoned") return yield* new StreamDeleted({ streamId })
+    return yield* AppendRejection.classify(prepared, attempt.actual, attempt.stored)
   }).pipe(Effect.withSpan("EventStore.append", {
     attributes: { streamId, events: Array.isArray(events) ? events.length : 0 },
     // Capturing a stack for every append costs more than the rest of the span.

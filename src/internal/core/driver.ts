@@ -1,9 +1,9 @@
 /**
  * The seam between the event store's core and a backend. The core
  * (`./eventStore.ts`) validates every input, plans reads, pages, runs the
- * subscription loop, checks expected versions and adds spans; a driver only
- * stores and fetches already-prepared values. Adding a backend means writing
- * one of these.
+ * subscription loop, checks expected versions, classifies rejected appends
+ * and adds spans; a driver only stores and fetches already-prepared values.
+ * Adding a backend means writing one of these.
  */
 import type * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
@@ -11,7 +11,7 @@ import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ConcurrencyError, DuplicateEventId, StoreError, StreamDeleted } from "../../Errors.js"
 import type { RecordedEvent, StreamInfo } from "../../RecordedEvent.js"
-import type { PreparedAppend, PreparedMetadata, ResolvedFilter } from "../../Validation.js"
+import type { PreparedAppend, PreparedMetadata, ResolvedFilter } from "../validation/index.js"
 import type { StoredMetadata } from "./streamMetadata.js"
 
 /** An event already stored under one of an append's ids. */
@@ -20,6 +20,11 @@ export interface StoredEvent {
   readonly streamId: string
   readonly streamVersion: number
   readonly position: bigint
+  /**
+   * The stream had been soft-deleted at the version before this event, so the
+   * append that stored it found no stream (version 0).
+   */
+  readonly recreated?: boolean | undefined
 }
 
 /** What the driver stored, or why it stored nothing. */
@@ -27,9 +32,14 @@ export type AppendAttempt =
   | { readonly _tag: "Appended"; readonly streamVersion: number; readonly positions: ReadonlyArray<bigint> }
   | {
     readonly _tag: "Rejected"
-    /** The stream as the append's own check saw it. */
-    readonly stream: StreamState | undefined
-    /** Stored events that carry any of the append's ids. */
+    /**
+     * `"tombstoned"`: the stream is tombstoned; `"conflict"`: the expected
+     * version did not hold and no id is stored; `"storedIds"`: some of the
+     * ids are stored already (in `stored`).
+     */
+    readonly reason: "tombstoned" | "conflict" | "storedIds"
+    /** The live version the append's own check saw. */
+    readonly actual: number
     readonly stored: ReadonlyArray<StoredEvent>
   }
 
@@ -41,10 +51,14 @@ export interface StreamState {
   readonly tombstoned: boolean
 }
 
-/** What planning a `readStream` needs to know about the stream, read once when the read starts. */
+/** What a stream read looks at first, once, when it starts. */
 export interface StreamReadState extends StreamState {
-  readonly maxCount: number | null
-  readonly truncateBefore: number | null
+  /** Bumped by every erasure that erased something. */
+  readonly epoch: number
+  /** The lowest version the metadata lets a reader see (`truncateBefore`, `maxCount`). */
+  readonly readFrom: number
+  /** The version of the first event a reader sees, or `null` when it sees none. */
+  readonly firstVisible: number | null
   /**
    * With `maxAge`: the oldest `recordedAt` still visible, by the backend's
    * clock, in microseconds since the epoch; `null` without `maxAge`.
@@ -105,17 +119,16 @@ export interface MetadataRow extends StoredMetadata {
  */
 export interface EventStoreDriver {
   /**
-   * Stores the append atomically if the stream satisfies its expected version,
-   * no event id is stored yet and the stream is not tombstoned; otherwise
-   * stores nothing and says what it saw. Inside a caller's transaction, a
-   * driver may fail with `ConcurrencyError` or `DuplicateEventId` where it
-   * cannot look again.
+   * Stores the append atomically if the stream is not tombstoned, no event id
+   * is stored yet and the expected version holds; otherwise stores nothing
+   * and says what it saw. Inside a caller's transaction a driver may fail
+   * with `ConcurrencyError` or `DuplicateEventId` where it cannot look again.
    */
   readonly append: (append: PreparedAppend) => Effect.Effect<AppendAttempt, ConcurrencyError | DuplicateEventId | StoreError>
   /** The stream's state, or none when it has no row. */
   readonly streamState: (streamId: string) => Effect.Effect<Option.Option<StreamState>, StoreError>
-  /** The stream's state with its read settings, for planning a read. */
-  readonly streamReadState: (streamId: string) => Effect.Effect<Option.Option<StreamReadState>, StoreError>
+  /** The stream's state with what a read needs, or none when it has no row. */
+  readonly openStream: (streamId: string) => Effect.Effect<Option.Option<StreamReadState>, StoreError>
   readonly readStreamPage: (query: StreamPageQuery) => Effect.Effect<ReadonlyArray<RecordedEvent>, StoreError>
   readonly readLogPage: (query: LogPageQuery) => Effect.Effect<ReadonlyArray<RecordedEvent>, StoreError>
   /**
@@ -128,6 +141,8 @@ export interface EventStoreDriver {
    * for its next wake-up (the log may have grown), or an idle timeout.
    */
   readonly wakeups: Effect.Effect<Effect.Effect<void>, never, Scope.Scope>
+  /** Whether a failed read is worth retrying (the database failed), rather than a refusal that would come again. */
+  readonly isTransient: (error: StoreError) => boolean
   readonly listStreamsPage: (query: StreamsPageQuery) => Effect.Effect<ReadonlyArray<StreamInfo>, StoreError>
   readonly getMetadata: (streamId: string) => Effect.Effect<Option.Option<MetadataRow>, StoreError>
   /** Writes the metadata if `expected` holds; metadata does not create the stream. */
@@ -146,7 +161,7 @@ export interface EventStoreDriver {
     streamId: string,
     check: LifecycleCheck
   ) => Effect.Effect<number, ConcurrencyError | StreamDeleted | StoreError>
-  /** Erases the stream's events in place; returns how many were erased now. */
+  /** Erases the stream's events in place and bumps its epoch if it erased any; returns how many were erased now. */
   readonly eraseStream: (streamId: string) => Effect.Effect<number, StoreError>
   /** Removes what metadata hides and what tombstones closed, in batches of at most `batchSize`. */
   readonly scavenge: (

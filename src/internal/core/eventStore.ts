@@ -5,7 +5,7 @@
  * spans are written once.
  */
 import type { EventStore } from "../../EventStore.js"
-import type * as Validation from "../../Validation.js"
+import type * as Validation from "../validation/index.js"
 import * as Append from "./append.js"
 import type { EventStoreDriver } from "./driver.js"
 import * as Lifecycle from "./lifecycle.js"
@@ -19,6 +19,7 @@ export interface CoreOptions {
 export const make = (driver: EventStoreDriver, options: CoreOptions): EventStore => ({
   append: Append.make(driver, options.limits),
   readStream: Reads.readStream(driver),
+  viewStream: Reads.viewStream(driver),
   readAll: Reads.readAll(driver),
   subscribe: subscribe(driver),
   headPosition: driver.settledHorizon,

@@ -25,7 +25,7 @@ import type {
   StreamMetadata,
   StreamMetadataInput
 } from "../../EventStore.js"
-import * as Validation from "../../Validation.js"
+import * as Validation from "../validation/index.js"
 import type { EventStoreDriver } from "./driver.js"
 import { lifecycleCheck } from "./streamState.js"
 import * as StoredMetadata from "./streamMetadata.js"

@@ -1,40 +1,35 @@
 /**
- * Reads: a stream's events as its metadata lets them be seen, the global log
- * up to the settled horizon, and the live streams, each planned here and
- * paged over the driver.
+ * Reads: a stream as its metadata lets it be seen (`viewStream`, and
+ * `readStream` as a view's events), the global log up to the settled horizon,
+ * and the live streams, each planned here and paged over the driver.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { type InvalidInput, type StoreError, StreamDeleted, StreamNotFound } from "../../Errors.js"
-import type { ListStreamsOptions, ReadAllOptions, ReadStreamOptions } from "../../EventStore.js"
+import type { ListStreamsOptions, ReadAllOptions, ReadStreamOptions, StreamView } from "../../EventStore.js"
 import type { RecordedEvent, StreamInfo } from "../../RecordedEvent.js"
-import * as Validation from "../../Validation.js"
-import type { EventStoreDriver } from "./driver.js"
+import * as Validation from "../validation/index.js"
+import type { EventStoreDriver, StreamReadState } from "./driver.js"
 import { paginate } from "./paging.js"
 import { liveVersion } from "./streamState.js"
 
-export const readStream = (driver: EventStoreDriver) =>
-(
-  streamId: string,
-  options?: ReadStreamOptions
-): Stream.Stream<RecordedEvent, StreamNotFound | StreamDeleted | InvalidInput | StoreError> =>
-  Stream.unwrap(Effect.gen(function*() {
-    yield* Validation.streamId(streamId)
-    const { batchSize, direction, from, limit } = yield* Validation.readStreamOptions(options)
-    const found = yield* driver.streamReadState(streamId)
-    const stream = Option.getOrUndefined(found)
-    if (stream?.tombstoned === true) return yield* new StreamDeleted({ streamId })
-    if (stream === undefined || liveVersion(stream) === 0) return yield* new StreamNotFound({ streamId })
-    // Up to the version the stream had when the read started, so that a long
-    // read is one consistent prefix of the stream; from the lowest version its
-    // metadata lets a reader see.
+/** The view of a stream with no events (never written, soft-deleted, or only metadata). */
+const emptyView = (firstVersion: number, epoch: number): StreamView => ({
+  version: 0,
+  firstVersion,
+  epoch,
+  events: (options) => Stream.unwrap(Effect.as(Validation.readStreamOptions(options), Stream.empty))
+})
+
+// The events of a live stream as of the moment it was opened: up to the
+// version it had then, so that a long read is one consistent prefix of the
+// stream, from the lowest version its metadata lets a reader see.
+const eventsOf = (driver: EventStoreDriver, streamId: string, stream: StreamReadState) =>
+(options?: ReadStreamOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
+  Stream.unwrap(Effect.map(Validation.readStreamOptions(options), ({ batchSize, direction, from, limit }) => {
     const head = stream.version
-    const low = Math.max(
-      1,
-      stream.truncateBefore ?? 1,
-      stream.maxCount === null ? 1 : head - stream.maxCount + 1
-    )
+    const low = stream.readFrom
     const forward = direction === "forward"
     const end = forward ? head : low
     return paginate(
@@ -50,10 +45,50 @@ export const readStream = (driver: EventStoreDriver) =>
           limit: size
         }),
       (last, state) =>
-        (forward ? last.streamVersion >= end : last.streamVersion <= end) ? undefined : { ...state, cursor: last.streamVersion + (forward ? 1 : -1) },
+        (forward ? last.streamVersion >= end : last.streamVersion <= end)
+          ? undefined
+          : { ...state, cursor: last.streamVersion + (forward ? 1 : -1) },
       batchSize
     )
-  })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+  }))
+
+const open = (driver: EventStoreDriver) =>
+(streamId: string): Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError> =>
+  Effect.gen(function*() {
+    yield* Validation.streamId(streamId)
+    const found = yield* driver.openStream(streamId)
+    if (Option.isNone(found)) return emptyView(1, 0)
+    const stream = found.value
+    if (stream.tombstoned) return yield* new StreamDeleted({ streamId })
+    if (liveVersion(stream) === 0) return emptyView(stream.version + 1, stream.epoch)
+    return {
+      version: stream.version,
+      firstVersion: stream.firstVisible ?? stream.version + 1,
+      epoch: stream.epoch,
+      events: eventsOf(driver, streamId, stream)
+    }
+  })
+
+export const viewStream = (driver: EventStoreDriver) => {
+  const view = open(driver)
+  return (streamId: string): Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError> =>
+    view(streamId).pipe(Effect.withSpan("EventStore.viewStream", { attributes: { streamId } }))
+}
+
+// `readStream` is exactly a view's events, and `StreamNotFound` where the view has version 0.
+export const readStream = (driver: EventStoreDriver) => {
+  const view = open(driver)
+  return (
+    streamId: string,
+    options?: ReadStreamOptions
+  ): Stream.Stream<RecordedEvent, StreamNotFound | StreamDeleted | InvalidInput | StoreError> =>
+    Stream.unwrap(Effect.gen(function*() {
+      const checked = yield* Validation.readStreamOptions(options)
+      const opened = yield* view(streamId)
+      if (opened.version === 0) return yield* new StreamNotFound({ streamId })
+      return opened.events(checked)
+    })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
+}
 
 export const readAll = (driver: EventStoreDriver) =>
 (options?: ReadAllOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>

@@ -16,12 +16,16 @@ import * as Ref from "effect/Ref"
 import type { ConcurrencyError, StreamDeleted } from "../../Errors.js"
 import type { EventMetadata } from "../../EventData.js"
 import type { RecordedEvent, StreamInfo } from "../../RecordedEvent.js"
-import * as Validation from "../../Validation.js"
+import * as Validation from "../validation/index.js"
 import type { EventStoreDriver, LifecycleCheck, MetadataRow, MetadataWrite, StreamReadState } from "../core/driver.js"
 import { asJsonb, jsonbOf } from "./postgresEmulation.js"
 import * as State from "./state.js"
 
 type Step<A> = (state: State.State) => readonly [A, State.State]
+
+// Stored (not scavenged) and, under maxAge, recorded at or after the cutoff.
+const visible = (event: State.StoredEvent | undefined, cutoffMillis: number | null): event is State.StoredEvent =>
+  event !== undefined && (cutoffMillis === null || event.recordedAt >= cutoffMillis)
 
 export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
   const ref = yield* Ref.make(State.empty())
@@ -72,14 +76,24 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
 
     streamState: (streamId) => Effect.map(current, (state) => Option.fromNullable(State.findStream(state, streamId))),
 
-    streamReadState: (streamId) =>
+    openStream: (streamId) =>
       Effect.gen(function*() {
         const row = State.findStream(yield* current, streamId)
         if (row === undefined) return Option.none<StreamReadState>()
-        const cutoff = row.maxAgeMillis === null ? null : BigInt((yield* now) - row.maxAgeMillis) * 1000n
+        const { events, maxAgeMillis, maxCount, truncateBefore, version: head } = row
+        const readFrom = Math.max(1, truncateBefore ?? 1, maxCount === null ? 1 : head - maxCount + 1)
+        // maxAge is measured once, now, by this store's clock.
+        const cutoff = maxAgeMillis === null ? null : (yield* now) - maxAgeMillis
+        let firstVisible = readFrom
+        while (firstVisible <= head && !visible(events[firstVisible - 1], cutoff)) firstVisible++
         return Option.some({
-          ...row,
-          cutoffMicros: cutoff,
+          version: row.version,
+          deleted: row.deleted,
+          tombstoned: row.tombstoned,
+          epoch: row.epoch,
+          readFrom,
+          firstVisible: firstVisible > head ? null : firstVisible,
+          cutoffMicros: cutoff === null ? null : BigInt(cutoff) * 1000n,
           archived: false
         })
       }),
@@ -90,14 +104,14 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
         const page: Array<RecordedEvent> = []
         if (row === undefined) return page
         const forward = query.direction === "forward"
-        const cutoff = query.cutoffMicros === null ? -Infinity : Number(query.cutoffMicros / 1000n)
+        const cutoff = query.cutoffMicros === null ? null : Number(query.cutoffMicros / 1000n)
         for (
           let version = query.from;
           (forward ? version <= query.to : version >= query.to) && page.length < query.limit;
           version += forward ? 1 : -1
         ) {
           const event = row.events[version - 1]
-          if (event !== undefined && event.recordedAt >= cutoff) page.push(State.toRecordedEvent(event))
+          if (visible(event, cutoff)) page.push(State.toRecordedEvent(event))
         }
         return page
       }),
@@ -107,6 +121,9 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
     settledHorizon: Effect.map(current, (state) => BigInt(state.size)),
 
     wakeups: Effect.map(PubSub.subscribe(appended), (queue) => Queue.take(queue)),
+
+    // Nothing here can fail the way a database does.
+    isTransient: () => false,
 
     listStreamsPage: (query) =>
       Effect.map(current, ({ streams }) => {
@@ -153,7 +170,8 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
           ...row,
           deleted: true,
           truncateBefore: Math.max(row.truncateBefore ?? 0, row.version + 1),
-          metadataVersion: row.metadataVersion + 1
+          metadataVersion: row.metadataVersion + 1,
+          deletions: [...row.deletions, row.version]
         })]),
 
     tombstoneStream: (streamId, check) =>
@@ -191,7 +209,9 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
             }
             return { ...event, data: "null", metadata: jsonbOf(kept), erasedAt: time }
           })
-          return [changed, next]
+          // State folded from the events before is out of date: a new epoch.
+          const erased = State.findStream(next, streamId)
+          return [changed, changed === 0 || erased === undefined ? next : State.withStream(next, { ...erased, epoch: erased.epoch + 1 })]
         })),
 
     scavenge: () =>

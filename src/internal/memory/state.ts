@@ -10,7 +10,7 @@ import type { EventMetadata } from "../../EventData.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "../../RecordedEvent.js"
 import * as StreamId from "../../StreamId.js"
-import type * as Validation from "../../Validation.js"
+import type * as Validation from "../validation/index.js"
 import type { AppendAttempt, StoredEvent as DriverStoredEvent, StreamState } from "../core/driver.js"
 import { liveVersion } from "../core/streamState.js"
 import { byCodePoint } from "./postgresEmulation.js"
@@ -42,6 +42,10 @@ export interface StreamRow extends StreamState {
   readonly truncateBefore: number | null
   /** JSON text in jsonb's key order. */
   readonly custom: string
+  /** Bumped by every erasure that erased something. */
+  readonly epoch: number
+  /** The versions at which the stream was soft-deleted, oldest first. */
+  readonly deletions: ReadonlyArray<number>
 }
 
 // Every state is a consistent snapshot. The maps are persistent; the event
@@ -82,7 +86,9 @@ export const newStream = (streamId: string, now: number): StreamRow => ({
   truncateBefore: null,
   custom: "{}",
   deleted: false,
-  tombstoned: false
+  tombstoned: false,
+  epoch: 0,
+  deletions: []
 })
 
 export const findStream = (state: State, streamId: string): StreamRow | undefined =>
@@ -93,6 +99,15 @@ export const isLive = (row: StreamRow): boolean => row.version > 0 && !row.delet
 export const withStream = (state: State, row: StreamRow): State => ({
   ...state,
   streams: RedBlackTree.insert(RedBlackTree.removeFirst(state.streams, row.streamId), row.streamId, row)
+})
+
+/** A stored event, with whether its stream had been soft-deleted right before it (its append found no stream). */
+const withRecreated = (state: State, event: StoredEvent): DriverStoredEvent => ({
+  eventId: event.eventId,
+  streamId: event.streamId,
+  streamVersion: event.streamVersion,
+  position: event.position,
+  recreated: findStream(state, event.streamId)?.deletions.includes(event.streamVersion - 1) === true
 })
 
 /**
@@ -106,13 +121,25 @@ export const append = (
   now: number
 ): readonly [AppendAttempt, State] => {
   const stream = findStream(state, prepared.streamId)
+  const actual = liveVersion(stream)
+  if (stream?.tombstoned === true) return [{ _tag: "Rejected", reason: "tombstoned", actual, stored: [] }, state]
   const stored = prepared.events.flatMap((event) => Option.toArray(HashMap.get(state.eventIds, event.eventId)))
-  if (stream?.tombstoned === true || stored.length > 0 || !ExpectedVersion.isSatisfiedBy(prepared.expected, liveVersion(stream))) {
-    return [{ _tag: "Rejected", stream, stored }, state]
+  if (stored.length > 0) {
+    return [{
+      _tag: "Rejected",
+      reason: "storedIds",
+      actual,
+      stored: stored.map((event) => withRecreated(state, event))
+    }, state]
+  }
+  if (!ExpectedVersion.isSatisfiedBy(prepared.expected, actual)) {
+    return [{ _tag: "Rejected", reason: "conflict", actual, stored: [] }, state]
   }
   // Versions continue after the last one handed out, also after a soft delete.
   const last = stream?.version ?? 0
   const streamEvents = stream?.events ?? []
+  // recordedAt never decreases along a stream, whatever the clock does.
+  const stamp = stream === undefined ? now : Math.max(now, stream.updatedAt)
   const recorded = prepared.events.map((event, i): StoredEvent => ({
     eventId: event.eventId,
     streamId: prepared.streamId,
@@ -123,7 +150,7 @@ export const append = (
     schemaVersion: event.schemaVersion,
     data: event.data,
     metadata: event.metadata,
-    recordedAt: now
+    recordedAt: stamp
   }))
   for (const event of recorded) {
     state.log.push(event)
@@ -134,8 +161,8 @@ export const append = (
     ...previous,
     version: last + recorded.length,
     // A stream that did not exist (no events yet, or deleted) is created now.
-    createdAt: liveVersion(stream) === 0 ? now : previous.createdAt,
-    updatedAt: now,
+    createdAt: actual === 0 ? now : previous.createdAt,
+    updatedAt: stamp,
     events: streamEvents,
     deleted: false
   }

@@ -9,7 +9,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import { StoreError } from "../Errors.js"
+import { StoreError } from "../../Errors.js"
+import { storeError } from "./sqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -89,7 +90,7 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError, SqlCl
       }
       return horizon
     }).pipe(
-      Effect.catchTag("SqlError", (cause) => new StoreError({ message: "Could not read the global log's horizon", cause })),
+      Effect.catchTag("SqlError", storeError("Could not read the global log's horizon")),
       Effect.withSpan("EventStore.settledHorizon", { captureStackTrace: false })
     )
 

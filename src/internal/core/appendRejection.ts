@@ -1,35 +1,19 @@
 /**
  * What an append that wrote nothing was: a retry of an append already stored
- * (success), a clash of event ids, or a version conflict. Every backend asks
- * this one function, so idempotency means the same thing everywhere.
- *
- * @since 0.1.0
+ * (success), a clash of event ids, or a version conflict. Every backend's
+ * rejections go through this one function, so idempotency means the same
+ * thing everywhere.
  */
 import * as Effect from "effect/Effect"
-import { ConcurrencyError, DuplicateEventId } from "./Errors.js"
-import type { AppendResult } from "./EventStore.js"
-import * as ExpectedVersion from "./ExpectedVersion.js"
-import type * as Validation from "./Validation.js"
-
-/**
- * An event already stored under one of the append's ids.
- *
- * @since 0.1.0
- * @category models
- */
-export interface StoredEvent {
-  readonly eventId: string
-  readonly streamId: string
-  readonly streamVersion: number
-  readonly position: bigint
-}
+import { ConcurrencyError, DuplicateEventId } from "../../Errors.js"
+import type { AppendResult } from "../../EventStore.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import type * as Validation from "../validation/index.js"
+import type { StoredEvent } from "./driver.js"
 
 /**
  * Decides what a rejected append was, from the stream's version and the rows
  * that already carry the append's event ids.
- *
- * @since 0.1.0
- * @category classification
  */
 export const classify = (
   append: Validation.PreparedAppend,
@@ -42,14 +26,15 @@ export const classify = (
     return Effect.fail(new ConcurrencyError({ streamId: append.streamId, expected: append.expected, actual }))
   }
   // A retry: the same ids, in the same order, stored at consecutive versions of
-  // this stream, right after the version the caller expected.
+  // this stream, right after the version the caller expected (0 when that
+  // append re-created a soft-deleted stream: it found no stream).
   if (first !== undefined && first.streamId === append.streamId) {
     const before = first.streamVersion - 1
     const rows = append.events.map((event) => byId.get(event.eventId))
     const isSameAppend = rows.every((row, i) =>
       row !== undefined && row.streamId === append.streamId && row.streamVersion === before + 1 + i
     )
-    if (isSameAppend && ExpectedVersion.isSatisfiedBy(append.expected, before)) {
+    if (isSameAppend && ExpectedVersion.isSatisfiedBy(append.expected, first.recreated === true ? 0 : before)) {
       return Effect.succeed({
         streamVersion: before + append.events.length,
         positions: rows.map((row) => row?.position ?? 0n)

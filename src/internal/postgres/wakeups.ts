@@ -12,9 +12,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-
-const sqlState = (error: SqlError): unknown =>
-  typeof error.cause === "object" && error.cause !== null && "code" in error.cause ? error.cause.code : undefined
+import { SqlState, sqlStateOf } from "./sqlErrors.js"
 
 /**
  * @since 0.1.0
@@ -79,8 +77,8 @@ export const make = (
         return yield* readHead.pipe(
           Effect.tap((head) => head !== seen ? PubSub.publish(signals, undefined) : Effect.void),
           Effect.catchAll((error) =>
-            // 57014: the read was cancelled, which is how a closing store stops it.
-            seen === undefined || sqlState(error) === "57014"
+            // A cancelled read is how a closing store stops it.
+            seen === undefined || sqlStateOf(error) === SqlState.queryCanceled
               ? Effect.succeed(undefined)
               : Effect.as(Effect.logWarning("Subscription poll failed; retrying", error), undefined)
           )
