@@ -643,7 +643,7 @@ export const start = <E, R, T extends string>(
         )
       )
 
-    const withGenerations = (gens: Context.Tag.Service<Generations>) => {
+    const withGenerations = (gens: Generations) => {
       // The first time a generation is used: its tables, its views (unless it is
       // a rebuild, which readers see only once it has caught up) and its
       // checkpoint, in one transaction, so a crash leaves all or nothing.

@@ -24,7 +24,7 @@ interface Stored extends PreparedSnapshot {
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<SnapshotStore["Type"]> = Effect.gen(function*() {
+export const make: Effect.Effect<SnapshotStore> = Effect.gen(function*() {
   const ref = yield* Ref.make(HashMap.empty<string, Stored>())
 
   const save = (streamId: string, snapshot: SnapshotToSave) =>
