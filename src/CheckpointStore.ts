@@ -87,9 +87,9 @@ export interface SaveOptions {
  * with the caller's writes.
  *
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class CheckpointStore extends Context.Tag("effect-event-store/CheckpointStore")<CheckpointStore, {
+export interface CheckpointStore {
   /** The last position `name` processed, or none if it never saved one. */
   readonly load: (name: string) => Effect.Effect<Option.Option<bigint>, StoreError>
   readonly save: (
@@ -132,4 +132,12 @@ export class CheckpointStore extends Context.Tag("effect-event-store/CheckpointS
    * it, or not at all (a SQL transaction on the SQL backends).
    */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
-}>() {}
+}
+
+/**
+ * The tag of the `CheckpointStore` service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const CheckpointStore: Context.Tag<CheckpointStore, CheckpointStore> = Context.GenericTag<CheckpointStore>("effect-event-store/CheckpointStore")

@@ -5,24 +5,23 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
-import {
-  type ConcurrencyError,
-  type DuplicateEventId,
-  type InvalidInput,
-  type MetadataConcurrencyError,
-  type StoreError,
-  type StreamDeleted,
+import type * as Stream from "effect/Stream"
+import type {
+  ConcurrencyError,
+  DuplicateEventId,
+  InvalidInput,
+  MetadataConcurrencyError,
+  StoreError,
+  StreamDeleted,
   StreamNotFound
 } from "./Errors.js"
 import type { EventData } from "./EventData.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
-import * as Validation from "./Validation.js"
 
 /**
  * @since 0.1.0
@@ -93,42 +92,6 @@ export interface StreamView {
    */
   readonly events: (options?: ReadStreamOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
 }
-
-/**
- * The view of a stream that has no events (never written, soft-deleted, or
- * only metadata): version 0, no events, and where its events would start.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const emptyStreamView = (firstVersion: number, epoch: number): StreamView => ({
-  version: 0,
-  firstVersion,
-  epoch,
-  events: (options) => Stream.unwrap(Effect.as(Validation.readStreamOptions(options), Stream.empty))
-})
-
-/**
- * `viewStream` and `readStream` from a backend's one look at a stream, so that
- * on every backend `readStream` is exactly a view's events (and
- * `StreamNotFound` where the view has version 0).
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeStreamReads = (
-  open: (streamId: string) => Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError>
-) => ({
-  viewStream: (streamId: string) =>
-    open(streamId).pipe(Effect.withSpan("EventStore.viewStream", { attributes: { streamId } })),
-  readStream: (streamId: string, options?: ReadStreamOptions) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const checked = yield* Validation.readStreamOptions(options)
-      const view = yield* open(streamId)
-      if (view.version === 0) return yield* new StreamNotFound({ streamId })
-      return view.events(checked)
-    })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
-})
 
 /**
  * @since 0.1.0
@@ -233,31 +196,6 @@ export interface StreamMetadata {
 }
 
 /**
- * A stream's metadata from its stored settings (`null`: not set), the same
- * shape on every backend; `createdAt` is `null` while the stream has no events.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeStreamMetadata = (stored: {
-  readonly metadataVersion: number
-  readonly maxCount: number | null
-  readonly maxAgeMillis: number | null
-  readonly truncateBefore: number | null
-  readonly custom: StreamMetadata["custom"]
-  readonly category: string
-  readonly createdAt: Date | null
-}): StreamMetadata => ({
-  metadataVersion: stored.metadataVersion,
-  ...(stored.maxCount === null ? {} : { maxCount: stored.maxCount }),
-  ...(stored.maxAgeMillis === null ? {} : { maxAge: Duration.millis(stored.maxAgeMillis) }),
-  ...(stored.truncateBefore === null ? {} : { truncateBefore: stored.truncateBefore }),
-  custom: stored.custom,
-  category: stored.category,
-  ...(stored.createdAt === null ? {} : { createdAt: stored.createdAt })
-})
-
-/**
  * What `setStreamMetadata` writes. It replaces the stream's metadata as a
  * whole: a setting left out is removed.
  *
@@ -360,9 +298,9 @@ export type StreamLifecycleError = ConcurrencyError | StreamDeleted | InvalidInp
  * suite in `test/` holds them to it.
  *
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class EventStore extends Context.Tag("effect-event-store/EventStore")<EventStore, {
+export interface EventStore {
   /**
    * Appends events to a stream, all or nothing. Fails with `ConcurrencyError`
    * when the stream is not at `expectedVersion`, storing nothing.
@@ -473,4 +411,15 @@ export class EventStore extends Context.Tag("effect-event-store/EventStore")<Eve
    * batches. Until then `readAll` still returns those events.
    */
   readonly scavenge: (options?: ScavengeOptions) => Effect.Effect<ScavengeResult, InvalidInput | StoreError>
-}>() {}
+}
+
+/**
+ * The tag of the `EventStore` service: `yield* EventStore` in an effect, and
+ * a backend's layer to provide it.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const EventStore: Context.Tag<EventStore, EventStore> = Context.GenericTag<EventStore>(
+  "effect-event-store/EventStore"
+)

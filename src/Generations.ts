@@ -45,9 +45,9 @@ export const tableName = (table: string, generation: number): string => `${table
 
 /**
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class Generations extends Context.Tag("effect-event-store/Generations")<Generations, {
+export interface Generations {
   /** The active generation and the one being built; creates generation 1 on first use. */
   readonly current: (name: string) => Effect.Effect<GenerationState, StoreError>
   /** Asks for a rebuild; returns the generation that will be built (the pending one if a rebuild is under way). */
@@ -69,4 +69,12 @@ export class Generations extends Context.Tag("effect-event-store/Generations")<G
   readonly publish: (generation: number, tables: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
   /** Drops the tables of a generation nobody reads any more. */
   readonly drop: (generation: number, tables: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
-}>() {}
+}
+
+/**
+ * The tag of the `Generations` service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Generations: Context.Tag<Generations, Generations> = Context.GenericTag<Generations>("effect-event-store/Generations")

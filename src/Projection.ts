@@ -26,7 +26,7 @@ import * as EventRegistry from "./events/EventRegistry.js"
 import type * as EventType from "./events/EventType.js"
 import { type EventFilter, EventStore } from "./EventStore.js"
 import { Generations, Superseded, tableName } from "./Generations.js"
-import * as SqlErrors from "./postgres/SqlErrors.js"
+import * as SqlErrors from "./internal/postgres/sqlErrors.js"
 import type { RecordedEvent } from "./RecordedEvent.js"
 import * as RunnerLock from "./RunnerLock.js"
 
@@ -643,7 +643,7 @@ export const start = <E, R, T extends string>(
         )
       )
 
-    const withGenerations = (gens: Context.Tag.Service<Generations>) => {
+    const withGenerations = (gens: Generations) => {
       // The first time a generation is used: its tables, its views (unless it is
       // a rebuild, which readers see only once it has caught up) and its
       // checkpoint, in one transaction, so a crash leaves all or nothing.

@@ -103,9 +103,9 @@ export interface Readiness extends Schema.Schema.Type<typeof Readiness> {}
 
 /**
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class ProjectionSupervisor extends Context.Tag("effect-event-store/ProjectionSupervisor")<ProjectionSupervisor, {
+export interface ProjectionSupervisor {
   /** The runners, in the order their projections were given. */
   readonly runners: ReadonlyArray<Projection.ProjectionRunner>
   /** The runner of the projection called `name`, to skip or park its event, or watch its state. */
@@ -119,7 +119,15 @@ export class ProjectionSupervisor extends Context.Tag("effect-event-store/Projec
    * (the database is unreachable) makes its projection not ready.
    */
   readonly readiness: Effect.Effect<Readiness>
-}>() {}
+}
+
+/**
+ * The tag of the `ProjectionSupervisor` service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const ProjectionSupervisor: Context.Tag<ProjectionSupervisor, ProjectionSupervisor> = Context.GenericTag<ProjectionSupervisor>("effect-event-store/ProjectionSupervisor")
 
 /**
  * Why a projection in this status is not ready, if it is not (pure, for
@@ -175,7 +183,7 @@ export const make = <P extends Projection.Projection<unknown, unknown, string>>(
   projections: ReadonlyArray<P>,
   options?: SupervisorOptions
 ): Effect.Effect<
-  Context.Tag.Service<ProjectionSupervisor>,
+  ProjectionSupervisor,
   InvalidInput,
   EventStore | CheckpointStore | Scope.Scope | Requirements<P>
 > =>

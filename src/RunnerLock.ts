@@ -46,9 +46,9 @@ export class LockUnsupported extends Schema.TaggedError<LockUnsupported>()("Lock
 
 /**
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class RunnerLock extends Context.Tag("effect-event-store/RunnerLock")<RunnerLock, {
+export interface RunnerLock {
   /**
    * Waits until this runner holds the lock for `name`, and holds it for the
    * scope. The returned effect never succeeds: it fails with `LockLost` as
@@ -60,9 +60,17 @@ export class RunnerLock extends Context.Tag("effect-event-store/RunnerLock")<Run
   readonly acquire: (
     name: string
   ) => Effect.Effect<Effect.Effect<never, LockLost | LockUnsupported>, StoreError | LockLost | LockUnsupported, Scope.Scope>
-}>() {}
+}
 
-const makeLocalLock = (): Context.Tag.Service<RunnerLock> => {
+/**
+ * The tag of the `RunnerLock` service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const RunnerLock: Context.Tag<RunnerLock, RunnerLock> = Context.GenericTag<RunnerLock>("effect-event-store/RunnerLock")
+
+const makeLocalLock = (): RunnerLock => {
   const locks = new Map<string, Effect.Semaphore>()
   const semaphore = (name: string) =>
     Effect.sync(() => {
@@ -91,9 +99,9 @@ const makeLocalLock = (): Context.Tag.Service<RunnerLock> => {
  * @since 0.1.0
  * @category constructors
  */
-export const makeLocal: Effect.Effect<Context.Tag.Service<RunnerLock>> = Effect.sync(makeLocalLock)
+export const makeLocal: Effect.Effect<RunnerLock> = Effect.sync(makeLocalLock)
 
-const localByOwner = new WeakMap<object, Context.Tag.Service<RunnerLock>>()
+const localByOwner = new WeakMap<object, RunnerLock>()
 
 /**
  * The process-local lock that belongs to `owner` (a store instance): runners
@@ -102,7 +110,7 @@ const localByOwner = new WeakMap<object, Context.Tag.Service<RunnerLock>>()
  * @since 0.1.0
  * @category constructors
  */
-export const localFor = (owner: object): Context.Tag.Service<RunnerLock> => {
+export const localFor = (owner: object): RunnerLock => {
   const existing = localByOwner.get(owner)
   if (existing) return existing
   const created = makeLocalLock()

@@ -17,7 +17,7 @@ import * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
 import { InvalidInput, type StoreError } from "./Errors.js"
 import type { StreamView } from "./EventStore.js"
-import * as Validation from "./Validation.js"
+import * as Validation from "./internal/validation/index.js"
 
 /**
  * What a snapshot summarises: the events `readStream` returned from
@@ -75,9 +75,9 @@ export interface SnapshotToSave extends SnapshotBasis {
  * one). A snapshot of another schema version is always replaced.
  *
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class SnapshotStore extends Context.Tag("effect-event-store/SnapshotStore")<SnapshotStore, {
+export interface SnapshotStore {
   readonly save: (streamId: string, snapshot: SnapshotToSave) => Effect.Effect<void, InvalidInput | StoreError>
   /** The stream's snapshot, whatever its schema version, or none. */
   readonly load: (streamId: string) => Effect.Effect<Option.Option<Snapshot>, InvalidInput | StoreError>
@@ -88,7 +88,15 @@ export class SnapshotStore extends Context.Tag("effect-event-store/SnapshotStore
    * may hold personal data.
    */
   readonly delete: (streamId: string) => Effect.Effect<void, InvalidInput | StoreError>
-}>() {}
+}
+
+/**
+ * The tag of the `SnapshotStore` service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const SnapshotStore: Context.Tag<SnapshotStore, SnapshotStore> = Context.GenericTag<SnapshotStore>("effect-event-store/SnapshotStore")
 
 /**
  * A snapshot that passed the checks of `save`, its state serialised once.

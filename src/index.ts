@@ -7,7 +7,6 @@
  *
  * @since 0.1.0
  */
-export * as AppendRejection from "./AppendRejection.js"
 export * from "./CheckpointStore.js"
 export * from "./Errors.js"
 export * from "./Generations.js"
@@ -19,7 +18,6 @@ export * as ProjectionSupervisor from "./ProjectionSupervisor.js"
 export type { RecordedEvent, StreamInfo } from "./RecordedEvent.js"
 export * as RunnerLock from "./RunnerLock.js"
 export * as StreamId from "./StreamId.js"
-export * as Validation from "./Validation.js"
 export * as Aggregate from "./aggregate/Aggregate.js"
 export * as CommandHandler from "./aggregate/CommandHandler.js"
 export * as Correlation from "./aggregate/Correlation.js"

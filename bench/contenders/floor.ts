@@ -15,7 +15,7 @@
  * one transaction with an upsert per event and the checkpoint's update.
  */
 import pg from "pg"
-import { makeEventId } from "../../src/Validation.js"
+import { makeEventId } from "../../src/EventData.js"
 import { databaseUrl } from "../config.js"
 import * as Database from "../database.js"
 import * as ReadModel from "../readModel.js"

@@ -25,7 +25,7 @@ import type * as Types from "effect/Types"
 import { EventDecodeError, InvalidInput } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 import * as EventType from "./EventType.js"
 
 /**

@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { type PreparedSnapshot, prepareSnapshot, replaces, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 
 interface Stored extends PreparedSnapshot {
   readonly savedAt: number
@@ -24,7 +24,7 @@ interface Stored extends PreparedSnapshot {
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<SnapshotStore["Type"]> = Effect.gen(function*() {
+export const make: Effect.Effect<SnapshotStore> = Effect.gen(function*() {
   const ref = yield* Ref.make(HashMap.empty<string, Stored>())
 
   const save = (streamId: string, snapshot: SnapshotToSave) =>

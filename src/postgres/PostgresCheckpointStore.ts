@@ -11,10 +11,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointConflict, CheckpointStore, type FailedEvent } from "../CheckpointStore.js"
 import { type InvalidInput, StoreError } from "../Errors.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 import * as Migrations from "./Migrations.js"
-import * as SqlErrors from "./SqlErrors.js"
-import * as Transaction from "./Transaction.js"
+import * as SqlErrors from "../internal/postgres/sqlErrors.js"
+import * as Transaction from "../internal/postgres/transaction.js"
 
 /**
  * @since 0.1.0

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Generations, Superseded, tableName } from "../Generations.js"
 import * as Migrations from "./Migrations.js"
-import { storeError } from "./SqlErrors.js"
+import { storeError } from "../internal/postgres/sqlErrors.js"
 
 /**
  * @since 0.1.0

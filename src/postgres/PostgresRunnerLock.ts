@@ -14,7 +14,7 @@ import * as os from "node:os"
 import { type InvalidInput, StoreError } from "../Errors.js"
 import { LockLost, LockUnsupported, RunnerLock } from "../RunnerLock.js"
 import * as Migrations from "./Migrations.js"
-import { storeError } from "./SqlErrors.js"
+import { storeError } from "../internal/postgres/sqlErrors.js"
 
 /**
  * @since 0.1.0

@@ -17,9 +17,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { InvalidInput } from "../Errors.js"
 import { prepareSnapshot, type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 import * as Migrations from "./Migrations.js"
-import { storeError, writeFailed } from "./SqlErrors.js"
+import { storeError, writeFailed } from "../internal/postgres/sqlErrors.js"
 
 /**
  * @since 0.1.0

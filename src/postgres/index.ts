@@ -4,11 +4,9 @@
  *
  * @since 0.1.0
  */
-export * as GlobalOrder from "./GlobalOrder.js"
 export * as Migrations from "./Migrations.js"
 export * as PostgresEventStore from "./PostgresEventStore.js"
 export * as PostgresCheckpointStore from "./PostgresCheckpointStore.js"
 export * as PostgresRunnerLock from "./PostgresRunnerLock.js"
-export * as Wakeups from "./Wakeups.js"
 export * as PostgresGenerations from "./PostgresGenerations.js"
 export * as PostgresSnapshotStore from "./PostgresSnapshotStore.js"

@@ -36,7 +36,7 @@ import * as Aggregate from "../aggregate/Aggregate.js"
 import * as EventRegistry from "../events/EventRegistry.js"
 import type * as EventType from "../events/EventType.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
-import * as Validation from "../Validation.js"
+import * as Validation from "../internal/validation/index.js"
 import { deepEquals } from "./internal/equality.js"
 import { type Runnable, runnable } from "./internal/runnable.js"
 

@@ -219,7 +219,7 @@ const checkpointAndModel = (schema: string, checkpoint: bigint, rows: number) =>
 const onStream = (
   name: string,
   verb: string,
-  run: (store: EventStore["Type"]) => Effect.Effect<unknown, unknown>,
+  run: (store: EventStore) => Effect.Effect<unknown, unknown>,
   checks: Pick<Operation, "untouched" | "done"> & Partial<Pick<Operation, "setup">>
 ): Operation => ({
   name,

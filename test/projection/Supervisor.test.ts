@@ -47,8 +47,8 @@ const counting = (name: string, options?: { readonly gate?: Deferred.Deferred<vo
 const append = (name: string, types: ReadonlyArray<string>) =>
   Effect.flatMap(EventStore, (store) => store.append(`Order-${name}`, types.map((eventType) => ({ eventType, data: {} }))))
 
-const readiness = (supervisor: Context.Tag.Service<ProjectionSupervisor.ProjectionSupervisor>) => supervisor.readiness
-const isReady = (supervisor: Context.Tag.Service<ProjectionSupervisor.ProjectionSupervisor>) =>
+const readiness = (supervisor: ProjectionSupervisor.ProjectionSupervisor) => supervisor.readiness
+const isReady = (supervisor: ProjectionSupervisor.ProjectionSupervisor) =>
   Effect.map(readiness(supervisor), (r) => r.ready)
 const reasonsOf = (readiness: ProjectionSupervisor.Readiness, name: string) =>
   readiness.projections.find((projection) => projection.name === name)?.reasons ?? []

@@ -10,7 +10,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { Effect, Layer, Redacted } from "effect"
 import type { StoreError } from "../../src/Errors.js"
 import { PgliteClient } from "../../src/pglite/index.js"
-import * as SqlErrors from "../../src/postgres/SqlErrors.js"
+import * as SqlErrors from "../../src/internal/postgres/sqlErrors.js"
 
 const fieldsOf = ({ _tag, message, outcomeUnknown, sqlState }: StoreError) => ({ _tag, message, outcomeUnknown, sqlState })
 

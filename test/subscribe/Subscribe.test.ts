@@ -22,7 +22,7 @@ const backends: ReadonlyArray<{ readonly name: string; readonly available: boole
   { name: "PostgreSQL", available: serverAvailable, store: () => storeLayer(uniqueSchema("sub")) }
 ]
 
-const take = (n: number, options?: Parameters<EventStore["Type"]["subscribe"]>[0]) =>
+const take = (n: number, options?: Parameters<EventStore["subscribe"]>[0]) =>
   Effect.flatMap(EventStore, (store) => Stream.runCollect(Stream.take(store.subscribe(options), n))).pipe(
     Effect.map(Chunk.toReadonlyArray)
   )

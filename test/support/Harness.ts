@@ -83,7 +83,7 @@ export const range = (from: number, to: number): ReadonlyArray<number> =>
 
 // --- store access ----------------------------------------------------------------
 
-type Store = Context.Tag.Service<EventStore>
+type Store = EventStore
 
 export const append = (...args: Parameters<Store["append"]>) =>
   Effect.flatMap(EventStore, (store) => store.append(...args))

@@ -10,7 +10,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { StoreError } from "../Errors.js"
+import { StoreError } from "../../Errors.js"
 
 /**
  * The SQLSTATE codes the store acts on (PostgreSQL's errcodes appendix).

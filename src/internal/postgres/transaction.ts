@@ -13,8 +13,8 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import type { StoreError } from "../Errors.js"
-import * as SqlErrors from "./SqlErrors.js"
+import type { StoreError } from "../../Errors.js"
+import * as SqlErrors from "./sqlErrors.js"
 
 /** The first `SqlError` in a cause, failed or died with. */
 const sqlErrorIn = (cause: Cause.Cause<unknown>): SqlError | undefined =>

@@ -9,9 +9,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import { StoreError } from "../Errors.js"
-import * as Standby from "./Standby.js"
-import { storeError } from "./SqlErrors.js"
+import { StoreError } from "../../Errors.js"
+import * as Standby from "./standby.js"
+import { storeError } from "./sqlErrors.js"
 
 /**
  * @since 0.1.0

@@ -1,40 +1,19 @@
 /**
  * What an append that wrote nothing was: a retry of an append already stored
- * (success), a clash of event ids, or a version conflict. Every backend asks
- * this one function, so idempotency means the same thing everywhere.
- *
- * @since 0.1.0
+ * (success), a clash of event ids, or a version conflict. Every backend's
+ * rejections go through this one function, so idempotency means the same
+ * thing everywhere.
  */
 import * as Effect from "effect/Effect"
-import { ConcurrencyError, DuplicateEventId } from "./Errors.js"
-import type { AppendResult } from "./EventStore.js"
-import * as ExpectedVersion from "./ExpectedVersion.js"
-import type * as Validation from "./Validation.js"
-
-/**
- * An event already stored under one of the append's ids.
- *
- * @since 0.1.0
- * @category models
- */
-export interface StoredEvent {
-  readonly eventId: string
-  readonly streamId: string
-  readonly streamVersion: number
-  readonly position: bigint
-  /**
-   * The stream had been soft-deleted at the version before this event, so the
-   * append that stored it found no stream (version 0).
-   */
-  readonly recreated?: boolean | undefined
-}
+import { ConcurrencyError, DuplicateEventId } from "../../Errors.js"
+import type { AppendResult } from "../../EventStore.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import type * as Validation from "../validation/index.js"
+import type { StoredEvent } from "./driver.js"
 
 /**
  * Decides what a rejected append was, from the stream's version and the rows
  * that already carry the append's event ids.
- *
- * @since 0.1.0
- * @category classification
  */
 export const classify = (
   append: Validation.PreparedAppend,

@@ -10,8 +10,8 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import { HotStandby, StoreError } from "../Errors.js"
-import { sqlStateOf, storeError } from "./SqlErrors.js"
+import { HotStandby, StoreError } from "../../Errors.js"
+import { sqlStateOf, storeError } from "./sqlErrors.js"
 
 /**
  * The failure of an operation refused on a standby: a `StoreError` that says

@@ -12,8 +12,8 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import * as Standby from "./Standby.js"
-import { SqlState, sqlStateOf } from "./SqlErrors.js"
+import * as Standby from "./standby.js"
+import { SqlState, sqlStateOf } from "./sqlErrors.js"
 
 /**
  * @since 0.1.0

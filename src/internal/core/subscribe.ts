@@ -1,0 +1,58 @@
+/**
+ * Live subscriptions: catching up and following are one loop. Read up to the
+ * settled horizon in pages; when there is nothing above it, wait for a
+ * wake-up and move the horizon. No switch-over, so nothing is dropped or
+ * repeated at the seam. The cursor and the horizon move only once a read has
+ * succeeded, so a failed step is retried as it is, from where the
+ * subscription stands.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type { InvalidInput, StoreError } from "../../Errors.js"
+import type { SubscribeOptions } from "../../EventStore.js"
+import type { RecordedEvent } from "../../RecordedEvent.js"
+import * as Validation from "../validation/index.js"
+import type { EventStoreDriver } from "./driver.js"
+
+export const subscribe = (driver: EventStoreDriver) =>
+(options?: SubscribeOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const { batchSize, filter, from, includeArchived, retry } = yield* Validation.subscribeOptions(options)
+    // Registered before the first read, so that no append falls between the two.
+    const nextWakeup = yield* driver.wakeups
+    // The end is where the log stands when the subscription starts; if the
+    // database cannot tell then, wherever it stands at the first read that works.
+    const first = yield* Effect.option(driver.settledHorizon)
+    let horizon = Option.getOrElse(first, () => -1n)
+    let cursor: bigint | undefined = from !== "end" ? from : Option.isSome(first) ? first.value + 1n : undefined
+    const step = Effect.gen(function*() {
+      if (cursor === undefined) {
+        horizon = yield* driver.settledHorizon
+        cursor = horizon + 1n
+      }
+      if (cursor > horizon) {
+        horizon = yield* driver.settledHorizon
+        if (cursor > horizon) {
+          yield* nextWakeup
+          return Chunk.empty<RecordedEvent>()
+        }
+      }
+      const page = yield* driver.readLogPage({ from: cursor, to: horizon, filter, includeArchived, limit: batchSize })
+      const last = page[page.length - 1]
+      // A short page means nothing else that matches is at or below the horizon.
+      cursor = page.length < batchSize || last === undefined ? horizon + 1n : last.position + 1n
+      return Chunk.unsafeFromArray(page)
+    })
+    const retrying = retry.pipe(
+      Schedule.intersect(Schedule.identity<StoreError>()),
+      Schedule.onDecision(([, error], decision) =>
+        decision._tag === "Continue"
+          ? Effect.logWarning(`Subscription read failed at position ${cursor ?? "end"}; retrying: ${error.message}`)
+          : Effect.void
+      )
+    )
+    return Stream.repeatEffectChunk(Effect.retry(step, { schedule: retrying, while: driver.isTransient }))
+  })).pipe(Stream.withSpan("EventStore.subscribe"))

@@ -1,0 +1,37 @@
+/**
+ * PostgreSQL (a server through `@effect/sql-pg`, or PGlite) as a driver of the
+ * core: the append function, keyset reads, the settled horizon, wake-ups from
+ * the position sequence, and the lifecycle in the store's own transactions.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { StoreError } from "../../Errors.js"
+import type { EventStoreDriver } from "../core/driver.js"
+import * as Append from "./append.js"
+import * as GlobalOrder from "./globalOrder.js"
+import * as Lifecycle from "./lifecycle.js"
+import * as Reads from "./reads.js"
+import { isDatabaseFailure } from "./sqlErrors.js"
+import * as Tables from "./tables.js"
+import * as Wakeups from "./wakeups.js"
+
+export const make = (
+  schema: string,
+  wakeupOptions: Wakeups.WakeupOptions | undefined
+): Effect.Effect<EventStoreDriver, SqlError | StoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables = Tables.make(sql, schema)
+    const globalOrder = yield* GlobalOrder.make(schema)
+    const wakeups = yield* Wakeups.make(schema, wakeupOptions)
+    return {
+      append: Append.make(sql, tables, wakeups.nudge),
+      ...Reads.make(sql, tables),
+      settledHorizon: globalOrder.settledHorizon,
+      wakeups: wakeups.register,
+      isTransient: isDatabaseFailure,
+      ...Lifecycle.make(sql, tables)
+    }
+  })

@@ -1,0 +1,64 @@
+/**
+ * The store's tables and functions in its schema, and the columns its reads
+ * select, as SQL fragments of one client.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { EventMetadata } from "../../EventData.js"
+import type { RecordedEvent } from "../../RecordedEvent.js"
+
+export type Tables = ReturnType<typeof make>
+
+export const make = (sql: SqlClient.SqlClient, schema: string) => {
+  const events = sql(`${schema}.events`)
+  const archive = sql(`${schema}.events_archive`)
+  // The columns both tables store, in one order.
+  const storedColumns = sql.literal(
+    "position, event_id, stream_id, stream_version, category, event_type, schema_version, data, metadata, recorded_at, erased_at"
+  )
+  return {
+    events,
+    archive,
+    streams: sql(`${schema}.streams`),
+    deletions: sql(`${schema}.stream_deletions`),
+    appendToStream: sql(`${schema}.append_to_stream`),
+    viewStream: sql(`${schema}.view_stream`),
+    storedColumns,
+    // Qualified by the alias `e` that every read gives the events table: ORDER BY
+    // would otherwise pick the text output columns and sort "10" before "9".
+    eventColumns: sql.literal(
+      "e.position::text AS position, e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, " +
+        "e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at, e.erased_at"
+    ),
+    // The hot log and the archive as one relation. PostgreSQL flattens the
+    // UNION ALL and pushes the conditions into both sides, so a keyset page is a
+    // merge of two index scans.
+    hotAndArchived: sql`(SELECT ${storedColumns} FROM ${events} UNION ALL SELECT ${storedColumns} FROM ${archive})`
+  }
+}
+
+/** A row of `eventColumns`. */
+export interface EventRow {
+  readonly position: string
+  readonly event_id: string
+  readonly stream_id: string
+  readonly stream_version: string
+  readonly event_type: string
+  readonly schema_version: number
+  readonly data: unknown
+  readonly metadata: EventMetadata
+  readonly recorded_at: Date
+  readonly erased_at: Date | null
+}
+
+export const toRecordedEvent = (row: EventRow): RecordedEvent => ({
+  eventId: row.event_id,
+  streamId: row.stream_id,
+  streamVersion: Number(row.stream_version),
+  position: BigInt(row.position),
+  eventType: row.event_type,
+  schemaVersion: row.schema_version,
+  data: row.data,
+  metadata: row.metadata,
+  recordedAt: row.recorded_at,
+  ...(row.erased_at === null ? {} : { erasedAt: row.erased_at })
+})

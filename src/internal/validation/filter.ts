@@ -1,0 +1,38 @@
+/**
+ * Filters of the global log.
+ */
+import * as Effect from "effect/Effect"
+import type { InvalidInput } from "../../Errors.js"
+import type { EventFilter } from "../../EventStore.js"
+import * as StreamId from "../../StreamId.js"
+import { names } from "./names.js"
+
+/**
+ * An event filter, checked, with sets for matching in memory.
+ */
+export interface ResolvedFilter {
+  readonly eventTypes: ReadonlyArray<string> | undefined
+  readonly categories: ReadonlyArray<string> | undefined
+  readonly streamIds: ReadonlyArray<string> | undefined
+}
+
+export const eventFilter = (filter: EventFilter | undefined): Effect.Effect<ResolvedFilter, InvalidInput> =>
+  Effect.all({
+    eventTypes: names("filter.eventTypes", filter?.eventTypes),
+    categories: names("filter.categories", filter?.categories),
+    streamIds: names("filter.streamIds", filter?.streamIds)
+  })
+
+/**
+ * Whether an event passes a filter: every given criterion must hold.
+ */
+export const matches = (filter: ResolvedFilter) => {
+  const types = filter.eventTypes && new Set(filter.eventTypes)
+  const categories = filter.categories && new Set(filter.categories)
+  const streams = filter.streamIds && new Set(filter.streamIds)
+  return (event: { readonly eventType: string; readonly streamId: string }): boolean =>
+    (types === undefined || types.has(event.eventType)) &&
+    (categories === undefined || categories.has(StreamId.category(event.streamId))) &&
+    (streams === undefined || streams.has(event.streamId))
+}
+
