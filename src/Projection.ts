@@ -632,7 +632,10 @@ export const start = <E, R, T extends string>(
           from: checkpoint + 1n,
           filter: projection.filter,
           includeArchived: projection.includeArchived,
-          batchSize
+          batchSize,
+          // The runner restarts on store errors itself, with its backoff, and shows
+          // it in its state: a subscription retrying inside would hide a stall.
+          retry: Schedule.stop
         }).pipe(
           Stream.chunks,
           Stream.runFoldEffect(checkpoint, (previous, batch) =>

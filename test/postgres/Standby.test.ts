@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Migrator from "@effect/sql/Migrator"
-import { Context, Duration, Effect, Exit, Layer, Logger, Option, Ref, Scope, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Logger, Option, Ref, Schedule, Scope, Stream } from "effect"
 import { HotStandby, type StoreError } from "../../src/Errors.js"
 import { EventStore } from "../../src/EventStore.js"
 import * as Wakeups from "../../src/internal/postgres/wakeups.js"
@@ -125,7 +125,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       const read = yield* drain(store.readAll())
       expect(read.emitted).toEqual([])
       refusedOnStandby(read.error as StoreError)
-      const followed = yield* drain(store.subscribe({ from: 0n }))
+      const followed = yield* drain(store.subscribe({ from: 0n, retry: Schedule.stop }))
       expect(followed.emitted).toEqual([])
       refusedOnStandby(followed.error as StoreError)
       refusedOnStandby(yield* Effect.flip(store.headPosition))
@@ -178,6 +178,40 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       expect(new Set(positions).size).toBe(5)
       expect(positions.at(-1)).toBe(appended)
       expect((yield* runner.state.get)._tag).toBe("Running")
+    }).pipe(Effect.scoped))
+
+  it.live("a subscription rides out a failover to a standby: it delivers nothing there and, back on the primary, every event once", () =>
+    Effect.gen(function*() {
+      const servers = yield* setup("standby_subscribe")
+      const { balancer, behind, primary, schema } = servers
+      yield* seed(primary, schema, 4)
+      const store = yield* Layer.build(PostgresEventStore.layer({ schema, migrate: false })).pipe(
+        Effect.map(Context.get(EventStore)),
+        Effect.provideService(SqlClient.SqlClient, behind)
+      )
+      const received = yield* Ref.make<ReadonlyArray<bigint>>([])
+      yield* store.subscribe({ from: 0n }).pipe(
+        Stream.runForEach((event) => Ref.update(received, (all) => [...all, event.position])),
+        Effect.forkScoped
+      )
+      yield* waitUntil(Effect.map(Ref.get(received), (all) => all.length === 4), "the subscriber caught up")
+
+      yield* failOver(servers)
+      const [appended] = yield* Effect.flatMap(EventStore, (primaryStore) =>
+        primaryStore.append("Order-7", [{ eventType: "Placed", data: {} }])).pipe(
+        Effect.provide(PostgresEventStore.layer({ schema, migrate: false })),
+        Effect.provideService(SqlClient.SqlClient, primary),
+        Effect.map((result) => result.positions)
+      )
+      // On the standby the new event is replayed, but the subscriber must not take it from there.
+      yield* Effect.sleep(Duration.millis(500))
+      expect((yield* Ref.get(received)).length).toBe(4)
+
+      yield* balancer.switchTo(databaseUrl)
+      yield* waitUntil(Effect.map(Ref.get(received), (all) => all.length === 5), "the subscriber got the new event")
+      const positions = yield* Ref.get(received)
+      expect(new Set(positions).size).toBe(5)
+      expect(positions.at(-1)).toBe(appended)
     }).pipe(Effect.scoped))
 
   it.live("the wake-up poller reads nothing on a standby: it reports the refusal once", () =>

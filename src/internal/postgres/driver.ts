@@ -13,7 +13,7 @@ import * as Append from "./append.js"
 import * as GlobalOrder from "./globalOrder.js"
 import * as Lifecycle from "./lifecycle.js"
 import * as Reads from "./reads.js"
-import { isDatabaseFailure } from "./sqlErrors.js"
+import { isTransient } from "./sqlErrors.js"
 import * as Tables from "./tables.js"
 import * as Wakeups from "./wakeups.js"
 
@@ -31,7 +31,7 @@ export const make = (
       ...Reads.make(sql, tables),
       settledHorizon: globalOrder.settledHorizon,
       wakeups: wakeups.register,
-      isTransient: isDatabaseFailure,
+      isTransient,
       ...Lifecycle.make(sql, tables)
     }
   })

@@ -10,7 +10,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { StoreError } from "../../Errors.js"
+import { HotStandby, StoreError } from "../../Errors.js"
 
 /**
  * The SQLSTATE codes the store acts on (PostgreSQL's errcodes appendix).
@@ -142,14 +142,14 @@ export const storeError = (what: string, options?: { readonly outcomeUnknown?: b
   })
 
 /**
- * Whether the database failed (a `StoreError` made from a `SqlError` here),
- * which a retry may get past, as opposed to a refusal of the store's own that
- * would only come again (reading the log under the wrong isolation level).
- *
- * @since 0.1.0
- * @category refinements
+ * Whether a failed read is worth retrying: the database failed (a
+ * `StoreError` made from a `SqlError` here), or the connection landed on a
+ * hot standby, as it does for a while during a failover. Not a refusal of the
+ * store's own that would only come again (reading the log under the wrong
+ * isolation level). A store that opens on a standby fails at once instead.
  */
-export const isDatabaseFailure = (error: StoreError): boolean => error.cause instanceof SqlError
+export const isTransient = (error: StoreError): boolean =>
+  error.cause instanceof SqlError || error.cause instanceof HotStandby
 
 /**
  * The `SqlError` in `cause` (failed or died with, also inside a `StoreError`)
