@@ -9,7 +9,7 @@ import { figureOf, type FigureSpec, type PlannedWorkload } from "./plan.js"
 import type { ContenderId, ContenderInfo, Metrics } from "./protocol.js"
 import { median, ratio as ratioOf } from "./stats.js"
 
-export const contenderOrder: ReadonlyArray<ContenderId> = ["store", "candidate", "emmett", "floor"]
+export const contenderOrder: ReadonlyArray<ContenderId> = ["store", "candidate", "emmett", "floor", "floor-batched"]
 
 export interface ContenderOutcome {
   /** Every measured run, in order (warm-up runs are not kept). */
@@ -61,6 +61,7 @@ export const summarize = (results: BenchResults) => ({
         higherIsBetter: spec.higherIsBetter,
         median: medians,
         storeToFloor: ratio(medians.store, medians.floor),
+        storeToBatchedFloor: ratio(medians.store, medians["floor-batched"]),
         storeToEmmett: ratio(medians.store, medians.emmett),
         candidateToStore: ratio(medians.candidate, medians.store),
         emmettToFloor: ratio(medians.emmett, medians.floor)
@@ -111,6 +112,7 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
   const labels = Object.fromEntries(results.contenders.map((c) => [c.id, c.label]))
   const present = contenderOrder.filter((id) => labels[id] !== undefined)
   const withCandidate = present.includes("candidate")
+  const withBatched = present.includes("floor-batched")
   const notes: Array<string> = []
   const rows: Array<Array<string>> = []
   for (const { outcomes, planned } of results.workloads) {
@@ -138,6 +140,7 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         `${spec.label}${spec.higherIsBetter ? "" : " ↓"}`,
         ...cells,
         formatRatio(ratio(byId.store, byId.floor)),
+        ...(withBatched ? [formatRatio(ratio(byId.store, byId["floor-batched"]))] : []),
         formatRatio(ratio(byId.store, byId.emmett)),
         ...(withCandidate ? [formatRatio(ratio(byId.candidate, byId.store))] : [])
       ])
@@ -150,11 +153,12 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         "figure",
         ...present.map((id) => labels[id] ?? id),
         "store ÷ floor",
+        ...(withBatched ? ["store ÷ batched floor"] : []),
         "store ÷ Emmett",
         ...(withCandidate ? ["candidate ÷ store"] : [])
       ],
       rows,
-      numeric: [false, false, ...present.map(() => true), true, true, ...(withCandidate ? [true] : [])]
+      numeric: [false, false, ...present.map(() => true), true, ...(withBatched ? [true] : []), true, ...(withCandidate ? [true] : [])]
     },
     notes
   }

@@ -4,7 +4,7 @@
  *
  *   --quick                 the quick configuration
  *   --runs=N                measured runs per figure
- *   --contenders=store,floor   only these contenders (store, emmett, floor; candidate with --candidate)
+ *   --contenders=store,floor   only these contenders (store, emmett, floor, floor-batched; candidate with --candidate)
  *   --candidate=<dir>       also run this store from a copy of the repository in <dir> (its src/ and
  *                           migrations/): a change to src/ measured side by side with the store as it is
  *   --workloads=append-1-c8,read-all   only these workloads (ids in bench/plan.ts)
@@ -111,7 +111,7 @@ interface Worker {
 }
 
 const spawnWorker = (id: ContenderId): Worker => {
-  const namespace = `bench_${id}_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
+  const namespace = `bench_${id.replaceAll("-", "_")}_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
   const profile = args["cpu-prof"]
     ? ["--cpu-prof", `--cpu-prof-dir=${new URL(`./profiles/${id}/`, resultsDirectory).pathname}`]
     : []

@@ -12,7 +12,8 @@ export const factories: Record<ContenderId, ContenderFactory> = {
   store: Store.make,
   candidate: Store.makeCandidate,
   emmett: Emmett.make,
-  floor: Floor.make
+  floor: Floor.make,
+  "floor-batched": Floor.makeBatched
 }
 
 export const isContenderId = (id: string): id is ContenderId => id in factories
