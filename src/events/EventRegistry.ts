@@ -26,6 +26,7 @@ import { EventDecodeError, InvalidInput } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
 import * as Validation from "../internal/validation/index.js"
+import { maxSchemaVersion } from "../internal/validation/limits.js"
 import * as EventType from "./EventType.js"
 
 /**
@@ -178,8 +179,6 @@ const compile = (type: EventType.Any): ReadonlyArray<Decoder> => {
 }
 
 // --- construction -----------------------------------------------------------------
-
-const maxSchemaVersion = 2_147_483_647
 
 const problemsOf = (type: unknown, index: number): Array<string> => {
   if (!EventType.isEventType(type)) return [`argument ${index} is not an event type (use EventType.make)`]

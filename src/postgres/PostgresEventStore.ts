@@ -17,7 +17,8 @@ import * as Core from "../internal/core/eventStore.js"
 import * as PostgresDriver from "../internal/postgres/driver.js"
 import type { WakeupOptions } from "../internal/postgres/wakeups.js"
 import * as Validation from "../internal/validation/index.js"
-import * as Migrations from "./Migrations.js"
+import { migrateFirst } from "../internal/postgres/migrator.js"
+import { schemaOf } from "../internal/postgres/schema.js"
 
 export type {
   /**
@@ -55,7 +56,7 @@ export const make = (
   options?: PostgresEventStoreOptions
 ): Effect.Effect<EventStore, InvalidInput | StoreError | SqlError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const schema = yield* Migrations.schemaOf(options)
+    const schema = yield* schemaOf(options)
     const maxEventBytes = yield* Validation.positiveInt(
       "maxEventBytes",
       options?.maxEventBytes,
@@ -76,4 +77,4 @@ export const make = (
 export const layer = (
   options?: PostgresEventStoreOptions
 ): Layer.Layer<EventStore, InvalidInput | StoreError | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
-  Layer.scoped(EventStore, Migrations.migrateFirst(options, make(options)))
+  Layer.scoped(EventStore, migrateFirst(options, make(options)))

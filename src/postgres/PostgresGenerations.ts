@@ -9,7 +9,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Generations, Superseded, tableName } from "../Generations.js"
-import * as Migrations from "./Migrations.js"
+import { schemaOf } from "../internal/postgres/schema.js"
 import { storeError } from "../internal/postgres/sqlErrors.js"
 
 /**
@@ -29,7 +29,7 @@ export interface PostgresGenerationsOptions {
 export const make = (options?: PostgresGenerationsOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.schemaOf(options)
+    const schema = yield* schemaOf(options)
     const generations = sql(`${schema}.projection_generations`)
     const checkpoints = sql(`${schema}.checkpoints`)
 
