@@ -350,7 +350,7 @@ export const decode = <E extends EventType.Event, P extends UnknownEventPolicy =
 export const decodeStream = <E extends EventType.Event, P extends UnknownEventPolicy = "fail">(
   registry: EventRegistry<E>,
   policy?: P
-) =>
+): <Err, R>(self: Stream.Stream<RecordedEvent, Err, R>) => Stream.Stream<Decoded<E, P>, Err | EventDecodeError, R> =>
 <Err, R>(self: Stream.Stream<RecordedEvent, Err, R>): Stream.Stream<Decoded<E, P>, Err | EventDecodeError, R> =>
   Stream.mapChunksEffect(self, (chunk) =>
     Effect.map(

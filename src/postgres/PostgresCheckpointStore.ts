@@ -34,7 +34,9 @@ const { storeError, writeFailed } = SqlErrors
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: PostgresCheckpointStoreOptions) =>
+export const make = (
+  options?: PostgresCheckpointStoreOptions
+): Effect.Effect<CheckpointStore, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const schema = yield* schemaOf(options)

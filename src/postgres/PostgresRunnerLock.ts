@@ -73,7 +73,9 @@ const pooled = (pid: number, seen: string) =>
  * @since 0.1.0
  * @category constructors
  */
-export const makeAdvisory = (options?: RunnerLockOptions) =>
+export const makeAdvisory = (
+  options?: RunnerLockOptions
+): Effect.Effect<RunnerLock, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const schema = yield* schemaOf(options)
@@ -167,7 +169,7 @@ export interface LeaseOptions extends RunnerLockOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const makeLease = (options?: LeaseOptions) =>
+export const makeLease = (options?: LeaseOptions): Effect.Effect<RunnerLock, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const schema = yield* schemaOf(options)

@@ -41,7 +41,9 @@ export interface PostgresSnapshotStoreOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: PostgresSnapshotStoreOptions) =>
+export const make = (
+  options?: PostgresSnapshotStoreOptions
+): Effect.Effect<SnapshotStore, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const schema = yield* schemaOf(options)
