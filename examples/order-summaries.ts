@@ -58,7 +58,7 @@ const placeOrders = Effect.gen(function*() {
 
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const schema = yield* storeSchema
+  const schema = yield* storeSchema("order-summaries")
   const runner = yield* Projection.start(orderSummaries(schema))
   yield* Console.log("Projection started; appending orders for 3 seconds…")
   yield* placeOrders
@@ -82,4 +82,4 @@ const program = Effect.gen(function*() {
   }
 })
 
-program.pipe(Effect.scoped, Effect.provide(StoreLive(".data/order-summaries")), NodeRuntime.runMain)
+program.pipe(Effect.scoped, Effect.provide(StoreLive("order-summaries")), NodeRuntime.runMain)

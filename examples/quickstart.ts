@@ -56,4 +56,4 @@ const program = Effect.gen(function*() {
   yield* Console.log(`\nStreams: ${Chunk.join(Chunk.map(streams, (s) => `${s.streamId}@${s.version}`), ", ")}`)
 })
 
-program.pipe(Effect.provide(StoreLive(".data/quickstart")), NodeRuntime.runMain)
+program.pipe(Effect.provide(StoreLive("quickstart")), NodeRuntime.runMain)

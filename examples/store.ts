@@ -1,19 +1,17 @@
 /**
- * The store the examples run on, chosen by configuration: the PostgreSQL
+ * The store an example runs on, chosen by configuration: the PostgreSQL
  * server at `DATABASE_URL` when it is set (every service of the store, from
- * `PostgresEventStore.layerAllConfig`: also `EVENT_STORE_SCHEMA`,
- * `DATABASE_MAX_CONNECTIONS`), otherwise embedded PostgreSQL (PGlite) in
- * `EVENT_STORE_DATA_DIR`, by default the example's own data directory, or in
- * memory when it has none. Both keep the store in `EVENT_STORE_SCHEMA`.
+ * `PostgresEventStore.layerAllConfig`), otherwise embedded PostgreSQL (PGlite)
+ * in `EVENT_STORE_DATA_DIR`, by default the example's own data directory, or
+ * in memory when it has none. Either way the store lives in the schema
+ * `EVENT_STORE_SCHEMA`, by default one named after the example, so that the
+ * examples keep apart on one server as they do in their own data directories.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Config, Console, Effect, Layer, Option } from "effect"
 import type { CheckpointStore, EventStore, Generations, RunnerLock, SnapshotStore } from "effect-event-store"
 import { PgliteEventStore } from "effect-event-store/pglite"
 import { PostgresEventStore } from "effect-event-store/postgres"
-
-/** The store's schema (`EVENT_STORE_SCHEMA`, default `event_store`), where the examples keep their read models too. */
-export const storeSchema: Config.Config<string> = Config.string("EVENT_STORE_SCHEMA").pipe(Config.withDefault("event_store"))
 
 /** What both stores provide. */
 export type Store =
@@ -24,17 +22,22 @@ export type Store =
   | RunnerLock.RunnerLock
   | SqlClient.SqlClient
 
-export const StoreLive = (defaultDataDir?: string) =>
+/** The schema of an example's store, where it keeps its read models too. */
+export const storeSchema = (example: string): Config.Config<string> =>
+  Config.string("EVENT_STORE_SCHEMA").pipe(Config.withDefault(example.replaceAll("-", "_")))
+
+/** The store of `example`; on PGlite in `.data/<example>`, or in memory with `inMemory`. */
+export const StoreLive = (example: string, options?: { readonly inMemory?: boolean }) =>
   Layer.unwrapEffect(Effect.gen(function*() {
+    const schema = yield* storeSchema(example)
     const server = yield* Config.string("DATABASE_URL").pipe(Config.withDefault(""))
     if (server !== "") {
-      yield* Console.log("Store: the PostgreSQL server at DATABASE_URL")
-      return PostgresEventStore.layerAllConfig()
+      yield* Console.log(`Store: the PostgreSQL server at DATABASE_URL, schema ${schema}`)
+      return PostgresEventStore.layerAllConfig({ url: Config.redacted("DATABASE_URL"), schema: Config.succeed(schema) })
     }
-    const dataDir = Option.orElse(
-      yield* Config.option(Config.string("EVENT_STORE_DATA_DIR")),
-      () => Option.fromNullable(defaultDataDir)
+    const dataDir = yield* Config.option(Config.string("EVENT_STORE_DATA_DIR")).pipe(
+      Config.map(Option.orElse(() => options?.inMemory === true ? Option.none() : Option.some(`.data/${example}`)))
     )
-    yield* Console.log(`Store: embedded PostgreSQL (PGlite) ${Option.match(dataDir, { onNone: () => "in memory", onSome: (dir) => `in ${dir}` })}`)
-    return PgliteEventStore.layer({ dataDir: Option.getOrUndefined(dataDir), schema: yield* storeSchema })
+    yield* Console.log(`Store: embedded PostgreSQL (PGlite) ${Option.match(dataDir, { onNone: () => "in memory", onSome: (dir) => `in ${dir}` })}, schema ${schema}`)
+    return PgliteEventStore.layer({ dataDir: Option.getOrUndefined(dataDir), schema })
   }))

@@ -65,4 +65,4 @@ const program = Effect.gen(function*() {
   }
 })
 
-program.pipe(Effect.provide(StoreLive()), NodeRuntime.runMain)
+program.pipe(Effect.provide(StoreLive("bank-account", { inMemory: true })), NodeRuntime.runMain)
