@@ -6,34 +6,17 @@
  *   DATABASE_URL=postgres://… npm run example:projection
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Config, Console, Duration, Effect, Layer, Option, Random, Redacted, Schedule } from "effect"
+import { Console, Duration, Effect, Random, Schedule } from "effect"
 import { EventStore, Projection } from "effect-event-store"
-import { PgliteEventStore } from "effect-event-store/pglite"
-import { PostgresCheckpointStore, PostgresEventStore, PostgresGenerations, PostgresRunnerLock } from "effect-event-store/postgres"
+import { storeSchema, StoreLive } from "./store.js"
 
-const StoreLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const url = Option.filter(yield* Config.option(Config.redacted("DATABASE_URL")), (url) => Redacted.value(url) !== "")
-  const dataDir = yield* Config.string("EVENT_STORE_DATA_DIR").pipe(Config.withDefault(".data/order-summaries"))
-  if (Option.isSome(url)) {
-    return Layer.mergeAll(
-      PostgresEventStore.layer(),
-      PostgresCheckpointStore.layer({ migrate: false }),
-      PostgresGenerations.layer(),
-      // One active runner across processes: start this example twice and kill one.
-      PostgresRunnerLock.layerAdvisory()
-    ).pipe(Layer.provideMerge(PgClient.layer({ url: url.value })))
-  }
-  return PgliteEventStore.layer({ dataDir })
-}))
-
-// The read model. Its table is declared, so it can be rebuilt without downtime;
-// readers query the view `order_summaries`.
-const orderSummaries = Projection.make({
+// The read model, in the store's schema. Its table is declared, so it can be
+// rebuilt without downtime; readers query the view `order_summaries`.
+const orderSummaries = (schema: string) => Projection.make({
   name: "order-summaries",
   filter: { categories: ["Order"] },
-  tables: { summaries: "public.order_summaries" },
+  tables: { summaries: `${schema}.order_summaries` },
   setup: (tables) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql`CREATE TABLE ${sql(tables.summaries)} (
@@ -63,7 +46,7 @@ const orderSummaries = Projection.make({
 
 // Appends orders for a while, as the application's write side would.
 const placeOrders = Effect.gen(function*() {
-  const store = yield* EventStore
+  const store = yield* EventStore.EventStore
   const orderId = `Order-${Date.now().toString(36)}-${yield* Random.nextIntBetween(100, 999)}`
   yield* store.append(orderId, [{ eventType: "OrderPlaced", data: {} }], { expectedVersion: "no_stream" })
   const items = yield* Random.nextIntBetween(1, 4)
@@ -75,7 +58,8 @@ const placeOrders = Effect.gen(function*() {
 
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const runner = yield* Projection.start(orderSummaries)
+  const schema = yield* storeSchema("order-summaries")
+  const runner = yield* Projection.start(orderSummaries(schema))
   yield* Console.log("Projection started; appending orders for 3 seconds…")
   yield* placeOrders
 
@@ -89,13 +73,13 @@ const program = Effect.gen(function*() {
     `Status: ${status.state}, applied up to position ${status.position} of ${status.head}, lag ${status.lag.positions} positions, generation ${status.generation}`
   )
   const rows = yield* sql<{ readonly order_id: string; readonly items: number; readonly total_cents: string; readonly status: string }>`
-    SELECT order_id, items, total_cents::text AS total_cents, status FROM public.order_summaries ORDER BY order_id DESC LIMIT 8`
+    SELECT order_id, items, total_cents::text AS total_cents, status FROM ${sql(`${schema}.order_summaries`)} ORDER BY order_id DESC LIMIT 8`
   const [counts] = yield* sql<{ readonly orders: string; readonly paid: string }>`
-    SELECT count(*)::text AS orders, count(*) FILTER (WHERE status = 'paid')::text AS paid FROM public.order_summaries`
+    SELECT count(*)::text AS orders, count(*) FILTER (WHERE status = 'paid')::text AS paid FROM ${sql(`${schema}.order_summaries`)}`
   yield* Console.log(`Order summaries: ${counts?.orders} orders, ${counts?.paid} paid; the newest:`)
   for (const row of rows) {
     yield* Console.log(`  ${row.order_id}  ${row.items} items  ${(Number(row.total_cents) / 100).toFixed(2)}  ${row.status}`)
   }
 })
 
-program.pipe(Effect.scoped, Effect.provide(StoreLive), NodeRuntime.runMain)
+program.pipe(Effect.scoped, Effect.provide(StoreLive("order-summaries")), NodeRuntime.runMain)

@@ -7,26 +7,12 @@
  * Run it twice: the second run continues from the stored state.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
-import { Chunk, Config, Console, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Chunk, Console, Effect, Option, Stream } from "effect"
 import { EventStore } from "effect-event-store"
-import { PgliteEventStore } from "effect-event-store/pglite"
-import { PostgresEventStore } from "effect-event-store/postgres"
-
-/** A real server when DATABASE_URL is set, otherwise the embedded database in a data directory. */
-const StoreLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const url = Option.filter(yield* Config.option(Config.redacted("DATABASE_URL")), (url) => Redacted.value(url) !== "")
-  const dataDir = yield* Config.string("EVENT_STORE_DATA_DIR").pipe(Config.withDefault(".data/quickstart"))
-  if (Option.isSome(url)) {
-    yield* Console.log("Store: PostgreSQL server from DATABASE_URL")
-    return PostgresEventStore.layer().pipe(Layer.provide(PgClient.layer({ url: url.value })))
-  }
-  yield* Console.log(`Store: embedded PostgreSQL (PGlite) in ${dataDir}`)
-  return PgliteEventStore.layer({ dataDir })
-}))
+import { StoreLive } from "./store.js"
 
 const program = Effect.gen(function*() {
-  const store = yield* EventStore
+  const store = yield* EventStore.EventStore
 
   // The run number is itself an event: the stream's version says how many runs came before.
   const run = yield* store.append("quickstart-runs", [{ eventType: "QuickstartRan", data: { at: new Date().toISOString() } }])
@@ -70,4 +56,4 @@ const program = Effect.gen(function*() {
   yield* Console.log(`\nStreams: ${Chunk.join(Chunk.map(streams, (s) => `${s.streamId}@${s.version}`), ", ")}`)
 })
 
-program.pipe(Effect.provide(StoreLive), NodeRuntime.runMain)
+program.pipe(Effect.provide(StoreLive("quickstart")), NodeRuntime.runMain)

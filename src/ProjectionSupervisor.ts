@@ -69,7 +69,12 @@ export interface SupervisorOptions {
  * @since 0.1.0
  * @category models
  */
-export const ProjectionReadiness = Schema.Struct({
+export const ProjectionReadiness: Schema.Struct<{
+  name: typeof Schema.String
+  ready: typeof Schema.Boolean
+  reasons: Schema.Array$<typeof Schema.String>
+  status: Schema.optional<typeof Projection.ProjectionStatus>
+}> = Schema.Struct({
   name: Schema.String,
   ready: Schema.Boolean,
   reasons: Schema.Array(Schema.String),
@@ -90,7 +95,10 @@ export interface ProjectionReadiness extends Schema.Schema.Type<typeof Projectio
  * @since 0.1.0
  * @category models
  */
-export const Readiness = Schema.Struct({
+export const Readiness: Schema.Struct<{
+  ready: typeof Schema.Boolean
+  projections: Schema.Array$<typeof ProjectionReadiness>
+}> = Schema.Struct({
   ready: Schema.Boolean,
   projections: Schema.Array(ProjectionReadiness)
 })

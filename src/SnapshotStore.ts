@@ -17,7 +17,6 @@ import * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
 import { InvalidInput, type StoreError } from "./Errors.js"
 import type { StreamView } from "./EventStore.js"
-import * as Validation from "./internal/validation/index.js"
 
 /**
  * What a snapshot summarises: the events `readStream` returned from
@@ -97,59 +96,6 @@ export interface SnapshotStore {
  * @category tags
  */
 export const SnapshotStore: Context.Tag<SnapshotStore, SnapshotStore> = Context.GenericTag<SnapshotStore>("effect-event-store/SnapshotStore")
-
-/**
- * A snapshot that passed the checks of `save`, its state serialised once.
- *
- * @since 0.1.0
- * @category models
- */
-export interface PreparedSnapshot extends SnapshotBasis {
-  readonly streamId: string
-  readonly schemaVersion: number
-  /** JSON text. */
-  readonly state: string
-}
-
-const maxInt32 = 2_147_483_647
-
-/**
- * Checks a snapshot as every backend does before storing it: the stream id
- * like an append's, positive versions, a `firstVersion` from 1 to `version` + 1,
- * a non-negative `epoch`, and a state that is JSON as `jsonb` stores it (by the
- * very rules events are held to).
- *
- * @since 0.1.0
- * @category validation
- */
-export const prepareSnapshot = (
-  streamId: string,
-  snapshot: SnapshotToSave
-): Effect.Effect<PreparedSnapshot, InvalidInput> =>
-  Effect.flatMap(
-    Validation.streamId(streamId),
-    () =>
-      Validation.readInput("snapshot", () => {
-        const { epoch, firstVersion, schemaVersion, state, version } = snapshot
-        if (!Number.isSafeInteger(version) || version < 1) {
-          return new InvalidInput({ field: "snapshot.version", reason: "must be a positive integer" })
-        }
-        if (!Number.isSafeInteger(firstVersion) || firstVersion < 1 || firstVersion > version + 1) {
-          return new InvalidInput({ field: "snapshot.firstVersion", reason: "must be an integer from 1 to version + 1" })
-        }
-        if (!Number.isSafeInteger(epoch) || epoch < 0) {
-          return new InvalidInput({ field: "snapshot.epoch", reason: "must be a non-negative integer" })
-        }
-        if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > maxInt32) {
-          return new InvalidInput({ field: "snapshot.schemaVersion", reason: "must be a positive integer" })
-        }
-        // The state is held to exactly the rules of event data, by the same code.
-        return Effect.map(
-          Validation.json("snapshot.state", state),
-          (json): PreparedSnapshot => ({ streamId, version, firstVersion, epoch, schemaVersion, state: json })
-        )
-      })
-  )
 
 /**
  * Whether a snapshot summarises exactly what the stream shows now, so that
@@ -246,17 +192,3 @@ export const saveSnapshot = <S, I>(
     const { epoch, firstVersion, schemaVersion, version } = options
     yield* snapshots.save(streamId, { version, firstVersion, epoch, schemaVersion, state })
   }).pipe(Effect.withSpan("SnapshotStore.saveSnapshot", { attributes: { streamId } }))
-
-/**
- * Whether a save of `incoming` replaces the `stored` snapshot (the rule every
- * backend follows).
- *
- * @since 0.1.0
- * @category predicates
- */
-export const replaces = (
-  incoming: { readonly version: number; readonly epoch: number; readonly schemaVersion: number },
-  stored: { readonly version: number; readonly epoch: number; readonly schemaVersion: number }
-): boolean =>
-  incoming.schemaVersion !== stored.schemaVersion || incoming.epoch > stored.epoch ||
-  (incoming.epoch === stored.epoch && incoming.version >= stored.version)

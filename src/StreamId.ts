@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import { maxNameLength } from "./internal/validation/limits.js"
 
 /**
  * The longest stream id, in UTF-16 code units.
@@ -10,7 +11,7 @@
  * @since 0.1.0
  * @category constants
  */
-export const maxLength = 255
+export const maxLength: number = maxNameLength
 
 /**
  * The category of a stream is the part of its id before the first `-`

@@ -4,7 +4,7 @@ import { EventStore } from "effect-event-store"
 import { PgliteEventStore } from "effect-event-store/pglite"
 
 const program = Effect.gen(function*() {
-  const store = yield* EventStore
+  const store = yield* EventStore.EventStore
   const result = yield* store.append("Order-1", [{ eventType: "Placed", data: { total: 3 } }])
   console.log(`bundled: ok (version ${result.streamVersion})`)
 })

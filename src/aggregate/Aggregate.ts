@@ -100,16 +100,15 @@ export interface AggregateOptions<S, C, E extends EventType.Event, Err, R> {
  * @since 0.1.0
  * @category constructors
  */
-export const make: {
-  <S, C, E extends EventType.Event, Err = never, R = never>(
-    options: AggregateOptions<S, C, E, Err, R> & { readonly snapshot: SnapshotOptions<NoInfer<S>> }
-  ): WithSnapshots<S, C, E, Err, R>
-  <S, C, E extends EventType.Event, Err = never, R = never>(
-    options: AggregateOptions<S, C, E, Err, R>
-  ): Aggregate<S, C, E, Err, R>
-} = <S, C, E extends EventType.Event, Err, R>(
+export function make<S, C, E extends EventType.Event, Err = never, R = never>(
+  options: AggregateOptions<S, C, E, Err, R> & { readonly snapshot: SnapshotOptions<NoInfer<S>> }
+): WithSnapshots<S, C, E, Err, R>
+export function make<S, C, E extends EventType.Event, Err = never, R = never>(
   options: AggregateOptions<S, C, E, Err, R>
-): any => {
+): Aggregate<S, C, E, Err, R>
+export function make<S, C, E extends EventType.Event, Err, R>(
+  options: AggregateOptions<S, C, E, Err, R>
+): Aggregate<S, C, E, Err, R> {
   const every = options.snapshot?.every
   if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) {
     throw new Error(`Aggregate "${options.name}": snapshot.every must be a positive integer, got ${every}`)
@@ -125,7 +124,7 @@ export const make: {
     evolve: options.evolve,
     decide: options.decide,
     snapshot: options.snapshot
-  } satisfies Aggregate<S, C, E, Err, R>
+  }
 }
 
 /**

@@ -26,6 +26,7 @@ import { EventDecodeError, InvalidInput } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
 import * as Validation from "../internal/validation/index.js"
+import { maxSchemaVersion } from "../internal/validation/limits.js"
 import * as EventType from "./EventType.js"
 
 /**
@@ -178,8 +179,6 @@ const compile = (type: EventType.Any): ReadonlyArray<Decoder> => {
 }
 
 // --- construction -----------------------------------------------------------------
-
-const maxSchemaVersion = 2_147_483_647
 
 const problemsOf = (type: unknown, index: number): Array<string> => {
   if (!EventType.isEventType(type)) return [`argument ${index} is not an event type (use EventType.make)`]
@@ -351,7 +350,7 @@ export const decode = <E extends EventType.Event, P extends UnknownEventPolicy =
 export const decodeStream = <E extends EventType.Event, P extends UnknownEventPolicy = "fail">(
   registry: EventRegistry<E>,
   policy?: P
-) =>
+): <Err, R>(self: Stream.Stream<RecordedEvent, Err, R>) => Stream.Stream<Decoded<E, P>, Err | EventDecodeError, R> =>
 <Err, R>(self: Stream.Stream<RecordedEvent, Err, R>): Stream.Stream<Decoded<E, P>, Err | EventDecodeError, R> =>
   Stream.mapChunksEffect(self, (chunk) =>
     Effect.map(

@@ -159,7 +159,11 @@ export const make = <E extends EventType.Event, P extends EventRegistry.UnknownE
  * @since 0.1.0
  * @category tags
  */
-export const Tag = <Self>() =>
+export const Tag = <Self>(): <const Id extends string, E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy = "fail">(
+  id: Id,
+  registry: EventRegistry.EventRegistry<E>,
+  options?: TypedEventStoreOptions<P>
+) => TagClass<Self, Id, E, P> =>
 <const Id extends string, E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy = "fail">(
   id: Id,
   registry: EventRegistry.EventRegistry<E>,

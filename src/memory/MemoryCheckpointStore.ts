@@ -10,6 +10,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import { CheckpointConflict, CheckpointStore, type FailedEvent, type ParkedEvent } from "../CheckpointStore.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
 
@@ -39,7 +40,7 @@ const withoutFailure = (projection: string): Change => (state) => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.gen(function*() {
+export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.gen(function*() {
   const ref = yield* Ref.make<State>({ checkpoints: new Map(), parked: new Map(), failures: new Map() })
   // The changes of the transaction this fiber is in, if any: a view of the
   // state that the transaction's own reads see, applied to `ref` at its end.

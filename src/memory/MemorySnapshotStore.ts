@@ -11,7 +11,8 @@ import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import { type PreparedSnapshot, prepareSnapshot, replaces, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
+import { type PreparedSnapshot, prepareSnapshot, replaces } from "../internal/snapshot.js"
+import { SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
 import * as Validation from "../internal/validation/index.js"
 
 interface Stored extends PreparedSnapshot {

@@ -64,7 +64,7 @@ export interface PgliteClient extends Client.SqlClient {
  * @since 0.1.0
  * @category tags
  */
-export const PgliteClient = Context.GenericTag<PgliteClient>("effect-event-store/PgliteClient")
+export const PgliteClient: Context.Tag<PgliteClient, PgliteClient> = Context.GenericTag<PgliteClient>("effect-event-store/PgliteClient")
 
 /**
  * Options of `make` and the layers; the transforms are those of `PgClient`.
@@ -89,7 +89,9 @@ export interface PgliteClientConfig {
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(
+export const make: (
+  config?: PgliteClientConfig
+) => Effect.Effect<PgliteClient, SqlError, Scope.Scope | Reactivity.Reactivity> = Effect.fnUntraced(function*(
   config: PgliteClientConfig = {}
 ): Effect.fn.Return<PgliteClient, SqlError, Scope.Scope | Reactivity.Reactivity> {
   const pglite: PGlite = yield* Effect.acquireRelease(

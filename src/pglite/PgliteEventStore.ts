@@ -13,10 +13,8 @@ import type { InvalidInput, StoreError } from "../Errors.js"
 import type { CheckpointStore } from "../CheckpointStore.js"
 import type { EventStore } from "../EventStore.js"
 import type { Generations } from "../Generations.js"
-import * as PostgresCheckpointStore from "../postgres/PostgresCheckpointStore.js"
-import * as PostgresGenerations from "../postgres/PostgresGenerations.js"
-import * as PostgresSnapshotStore from "../postgres/PostgresSnapshotStore.js"
-import * as PostgresEventStore from "../postgres/PostgresEventStore.js"
+import { layerServices } from "../internal/postgres/store.js"
+import type * as PostgresEventStore from "../postgres/PostgresEventStore.js"
 import * as RunnerLock from "../RunnerLock.js"
 import type { SnapshotStore } from "../SnapshotStore.js"
 import * as PgliteClient from "./PgliteClient.js"
@@ -34,8 +32,9 @@ export interface PgliteEventStoreOptions extends PostgresEventStore.PostgresEven
  * The store with its own embedded database: the `EventStore`, the
  * `CheckpointStore`, the `SnapshotStore`, read model `Generations` and a
  * `RunnerLock` within this process (no other process
- * can open the same data directory), all on one database. The `SqlClient` is
- * provided too, so that your own SQL (read models, `withTransaction`) runs on
+ * can open the same data directory), all on one database, migrated once
+ * before any service starts (the embedded counterpart of
+ * `PostgresEventStore.layerAll`). The `SqlClient` is provided too, so that your own SQL (read models, `withTransaction`) runs on
  * the same database and joins the store's transactions; more services on it
  * compose with `Layer.provideMerge(PgliteEventStore.layer(...))`.
  *
@@ -53,11 +52,7 @@ export const layer = (
   | SqlClient.SqlClient
   | PgliteClient.PgliteClient,
   InvalidInput | StoreError | SqlError | Migrator.MigrationError
-> =>
-  Layer.mergeAll(
-    PostgresEventStore.layer(options),
-    PostgresCheckpointStore.layer({ schema: options?.schema, migrate: false }),
-    PostgresGenerations.layer({ schema: options?.schema }),
-    PostgresSnapshotStore.layer({ schema: options?.schema, migrate: false }),
-    RunnerLock.layerLocal
-  ).pipe(Layer.provideMerge(PgliteClient.layer({ dataDir: options?.dataDir })))
+> => {
+  const { dataDir, ...store } = options ?? {}
+  return layerServices(store, RunnerLock.layerLocal).pipe(Layer.provideMerge(PgliteClient.layer({ dataDir })))
+}

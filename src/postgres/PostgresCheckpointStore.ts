@@ -12,7 +12,8 @@ import * as Option from "effect/Option"
 import { CheckpointConflict, CheckpointStore, type FailedEvent } from "../CheckpointStore.js"
 import { type InvalidInput, StoreError } from "../Errors.js"
 import * as Validation from "../internal/validation/index.js"
-import * as Migrations from "./Migrations.js"
+import { migrateFirst } from "../internal/postgres/migrator.js"
+import { schemaOf } from "../internal/postgres/schema.js"
 import * as SqlErrors from "../internal/postgres/sqlErrors.js"
 import * as Transaction from "../internal/postgres/transaction.js"
 
@@ -33,10 +34,12 @@ const { storeError, writeFailed } = SqlErrors
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: PostgresCheckpointStoreOptions) =>
+export const make = (
+  options?: PostgresCheckpointStoreOptions
+): Effect.Effect<CheckpointStore, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.schemaOf(options)
+    const schema = yield* schemaOf(options)
     const checkpoints = sql(`${schema}.checkpoints`)
     const parkedEvents = sql(`${schema}.parked_events`)
     const failures = sql(`${schema}.projection_failures`)
@@ -209,5 +212,5 @@ export const layer = (
 ): Layer.Layer<CheckpointStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
   Layer.effect(
     CheckpointStore,
-    Migrations.migrateFirst(options, make(options))
+    migrateFirst(options, make(options))
   )

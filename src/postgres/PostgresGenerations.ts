@@ -8,8 +8,9 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type { InvalidInput } from "../Errors.js"
 import { Generations, Superseded, tableName } from "../Generations.js"
-import * as Migrations from "./Migrations.js"
+import { schemaOf } from "../internal/postgres/schema.js"
 import { storeError } from "../internal/postgres/sqlErrors.js"
 
 /**
@@ -26,10 +27,12 @@ export interface PostgresGenerationsOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: PostgresGenerationsOptions) =>
+export const make = (
+  options?: PostgresGenerationsOptions
+): Effect.Effect<Generations, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.schemaOf(options)
+    const schema = yield* schemaOf(options)
     const generations = sql(`${schema}.projection_generations`)
     const checkpoints = sql(`${schema}.checkpoints`)
 
@@ -96,4 +99,6 @@ export const make = (options?: PostgresGenerationsOptions) =>
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: PostgresGenerationsOptions) => Layer.effect(Generations, make(options))
+export const layer = (
+  options?: PostgresGenerationsOptions
+): Layer.Layer<Generations, InvalidInput, SqlClient.SqlClient> => Layer.effect(Generations, make(options))

@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import * as os from "node:os"
 import { type InvalidInput, StoreError } from "../Errors.js"
 import { LockLost, LockUnsupported, RunnerLock } from "../RunnerLock.js"
-import * as Migrations from "./Migrations.js"
+import { schemaOf } from "../internal/postgres/schema.js"
 import { storeError } from "../internal/postgres/sqlErrors.js"
 
 /**
@@ -73,10 +73,12 @@ const pooled = (pid: number, seen: string) =>
  * @since 0.1.0
  * @category constructors
  */
-export const makeAdvisory = (options?: RunnerLockOptions) =>
+export const makeAdvisory = (
+  options?: RunnerLockOptions
+): Effect.Effect<RunnerLock, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.schemaOf(options)
+    const schema = yield* schemaOf(options)
     const retryInterval = options?.retryInterval ?? Duration.seconds(1)
     const checkInterval = options?.checkInterval ?? Duration.seconds(1)
 
@@ -167,10 +169,10 @@ export interface LeaseOptions extends RunnerLockOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const makeLease = (options?: LeaseOptions) =>
+export const makeLease = (options?: LeaseOptions): Effect.Effect<RunnerLock, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.schemaOf(options)
+    const schema = yield* schemaOf(options)
     const leases = sql(`${schema}.projection_leases`)
     const ttl = Duration.decode(options?.ttl ?? Duration.seconds(10))
     const seconds = Duration.toMillis(ttl) / 1000

@@ -16,9 +16,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { InvalidInput } from "../Errors.js"
-import { prepareSnapshot, type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
+import { prepareSnapshot } from "../internal/snapshot.js"
+import { type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
 import * as Validation from "../internal/validation/index.js"
-import * as Migrations from "./Migrations.js"
+import { migrateFirst } from "../internal/postgres/migrator.js"
+import { schemaOf } from "../internal/postgres/schema.js"
 import { storeError, writeFailed } from "../internal/postgres/sqlErrors.js"
 
 /**
@@ -39,16 +41,18 @@ export interface PostgresSnapshotStoreOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: PostgresSnapshotStoreOptions) =>
+export const make = (
+  options?: PostgresSnapshotStoreOptions
+): Effect.Effect<SnapshotStore, InvalidInput, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* Migrations.schemaOf(options)
+    const schema = yield* schemaOf(options)
     const snapshots = sql(`${schema}.snapshots`)
 
     const save = (streamId: string, snapshot: SnapshotToSave) =>
       Effect.gen(function*() {
         const prepared = yield* prepareSnapshot(streamId, snapshot)
-        // The WHERE clause is `SnapshotStore.replaces`, decided under the row lock.
+        // The WHERE clause is the rule of `replaces` (src/internal/snapshot.ts), decided under the row lock.
         yield* sql`
           INSERT INTO ${snapshots} AS s (stream_id, stream_version, first_version, epoch, schema_version, state)
           VALUES (${prepared.streamId}, ${prepared.version}, ${prepared.firstVersion}, ${prepared.epoch},
@@ -116,5 +120,5 @@ export const layer = (
 ): Layer.Layer<SnapshotStore, InvalidInput | SqlError | Migrator.MigrationError, SqlClient.SqlClient> =>
   Layer.effect(
     SnapshotStore,
-    Migrations.migrateFirst(options, make(options))
+    migrateFirst(options, make(options))
   )

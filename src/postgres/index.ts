@@ -1,6 +1,9 @@
 /**
- * The PostgreSQL backend: `layer` over any `pg`-dialect `SqlClient`, and
- * `layerConfig` that connects with `@effect/sql-pg` from `DATABASE_URL`.
+ * The PostgreSQL backend: `PostgresEventStore.layer` over any `pg`-dialect
+ * `SqlClient`; `PostgresEventStore.layerConfig`, which connects with
+ * `@effect/sql-pg` from `Config` (by default `DATABASE_URL`); and
+ * `PostgresEventStore.layerAll` / `layerAllConfig`, every service of the store
+ * on one server, migrated once.
  *
  * @since 0.1.0
  */

@@ -12,6 +12,7 @@ import { EventStore } from "../../src/EventStore.js"
 import { PgliteClient } from "../../src/pglite/index.js"
 import { Migrations, PostgresEventStore } from "../../src/postgres/index.js"
 import { pgLayer, serverAvailable, uniqueSchema } from "../postgres/support.js"
+import { loader } from "../../src/internal/postgres/migrator.js"
 import { startupTimeout } from "../support/wait.js"
 
 /** A store in a fresh schema of the shared database, dropped afterwards. */
@@ -35,7 +36,7 @@ const migratedBefore = (schema: string, migration: number) =>
         migration_id integer PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), name text NOT NULL)`
       yield* sql`SET LOCAL search_path TO ${sql(schema)}`
       yield* Migrator.make({})({
-        loader: Effect.map(Migrations.loader, (files) => files.filter(([id]) => id < migration)),
+        loader: Effect.map(loader, (files) => files.filter(([id]) => id < migration)),
         table
       })
     }))
@@ -137,10 +138,35 @@ for (const backend of backends) {
             expect.arrayContaining(["checkpoints", "event_store_migrations", "events", "parked_events", "snapshots", "streams"])
           )
           // Every migration file ran exactly once.
-          const files = yield* Migrations.loader
+          const files = yield* loader
           const recorded = yield* sql<{ readonly migration_id: number }>`
             SELECT migration_id FROM ${sql(`${schema}.event_store_migrations`)} ORDER BY migration_id`
           expect(recorded.map((row) => row.migration_id)).toEqual(files.map(([id]) => id))
+          yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
+        })
+      })
+
+      it.effect("Migrations.status reports the applied and pending migrations: all pending on a new schema, the rest after an older version's, none after a run", () => {
+        const schema = uniqueSchema("status")
+        return Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const all = (yield* loader).map(([id, name]) => ({ id, name }))
+          // Reading the status of a schema that does not exist creates nothing.
+          expect(yield* Migrations.status(schema)).toEqual({ applied: [], pending: all })
+          const [created] = yield* sql<{ readonly exists: boolean }>`SELECT to_regnamespace(${schema}) IS NOT NULL AS exists`
+          expect(created?.exists).toBe(false)
+
+          yield* migratedBefore(schema, 4)
+          const older = yield* Migrations.status(schema)
+          expect(older.applied.map(({ id, name }) => ({ id, name }))).toEqual(all.filter(({ id }) => id < 4))
+          expect(older.applied.every(({ appliedAt }) => appliedAt instanceof Date && !Number.isNaN(appliedAt.getTime())))
+            .toBe(true)
+          expect(older.pending).toEqual(all.filter(({ id }) => id >= 4))
+
+          yield* Migrations.migrate(schema)
+          const current = yield* Migrations.status(schema)
+          expect(current.applied.map(({ id, name }) => ({ id, name }))).toEqual(all)
+          expect(current.pending).toEqual([])
           yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
         })
       })
@@ -228,7 +254,7 @@ for (const backend of backends) {
             VALUES (gen_random_uuid(), 'Order-1', 1, 'Order', 'Placed', 1, '{"n": 1}', '{}'),
                    (gen_random_uuid(), 'Order-1', 2, 'Order', 'Paid', 1, '{"n": 2}', '{}')`
           // Everything from 0004 on runs, in order.
-          const later = (yield* Migrations.loader).filter(([id]) => id >= 4).map(([id]) => id)
+          const later = (yield* loader).filter(([id]) => id >= 4).map(([id]) => id)
           expect((yield* Migrations.migrate(schema)).map(([id]) => id)).toEqual(later)
           const store = yield* PostgresEventStore.make({ schema })
           const read = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readStream("Order-1")))
