@@ -11,6 +11,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { CheckpointConflict, CheckpointStore, type FailedEvent, type ParkedEvent } from "../CheckpointStore.js"
+import type { InvalidInput } from "../Errors.js"
+import * as Validation from "../internal/validation/index.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
 
 interface State {
@@ -50,26 +52,30 @@ export const make = Effect.gen(function*() {
   const change = (f: Change) =>
     Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.update(ref, f), onSome: (view) => Ref.update(view, f) }))
 
-  const load = (name: string) => Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name)))
+  // Every name is checked first, as on the SQL backends.
+  const named = (field: string, value: string) => <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | InvalidInput> =>
+    Effect.zipRight(Validation.name(field, value), effect)
+
+  const load = (name: string) => named("name", name)(Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name))))
 
   const save = (name: string, position: bigint, options?: { readonly expected?: bigint | undefined }) =>
-    Effect.gen(function*() {
+    named("name", name)(Effect.gen(function*() {
       const actual = (yield* current).checkpoints.get(name) ?? 0n
       if (options?.expected !== undefined && options.expected !== actual) {
         return yield* new CheckpointConflict({ name, expected: options.expected, actual })
       }
       yield* change(withCheckpoint(name, position))
-    })
+    }))
 
   // Memory transactions run one at a time, so checking is all a lock needs to do.
   const lock = (name: string, expected: bigint) =>
-    Effect.flatMap(current, (state) => {
+    named("name", name)(Effect.flatMap(current, (state) => {
       const actual = state.checkpoints.get(name) ?? 0n
       return actual === expected ? Effect.void : Effect.fail(new CheckpointConflict({ name, expected, actual }))
-    })
+    }))
 
   const park = (name: string, event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">, error: string) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    named("name", name)(Effect.flatMap(Clock.currentTimeMillis, (now) =>
       change(withParked(name, (events) =>
         [
           ...events.filter((parked) => parked.position !== event.position),
@@ -82,27 +88,28 @@ export const make = Effect.gen(function*() {
             error,
             parkedAt: new Date(now)
           }
-        ].sort((a, b) => (a.position < b.position ? -1 : 1)))))
+        ].sort((a, b) => (a.position < b.position ? -1 : 1))))))
 
-  const parked = (name: string) => Effect.map(current, (state) => state.parked.get(name) ?? [])
+  const parked = (name: string) => named("name", name)(Effect.map(current, (state) => state.parked.get(name) ?? []))
 
   const unpark = (name: string, position: bigint) =>
-    change(withParked(name, (events) => events.filter((event) => event.position !== position)))
+    named("name", name)(change(withParked(name, (events) => events.filter((event) => event.position !== position))))
 
   const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) })))
+    named("projection", failure.projection)(named("checkpoint", failure.checkpoint)(Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) })))))
 
-  const failure = (projection: string) => Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection)))
+  const failure = (projection: string) =>
+    named("projection", projection)(Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection))))
 
-  const clearFailure = (projection: string, position?: bigint | undefined): Effect.Effect<Option.Option<FailedEvent>> =>
-    Effect.flatMap(current, (state): Effect.Effect<Option.Option<FailedEvent>> => {
+  const clearFailure = (projection: string, position?: bigint | undefined): Effect.Effect<Option.Option<FailedEvent>, InvalidInput> =>
+    named("projection", projection)(Effect.flatMap(current, (state): Effect.Effect<Option.Option<FailedEvent>> => {
       const found = Option.filter(
         Option.fromNullable(state.failures.get(projection)),
         (failed) => position === undefined || failed.position === position
       )
       return Option.isSome(found) ? Effect.as(change(withoutFailure(projection)), found) : Effect.succeedNone
-    })
+    }))
 
   const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(FiberRef.get(pending), (outer) =>

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointConflict, CheckpointStore, type FailedEvent } from "../CheckpointStore.js"
-import { type InvalidInput, StoreError } from "../Errors.js"
+import type { InvalidInput, StoreError } from "../Errors.js"
 import * as Validation from "../internal/validation/index.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlErrors from "../internal/postgres/sqlErrors.js"
@@ -41,14 +41,16 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
     const parkedEvents = sql(`${schema}.parked_events`)
     const failures = sql(`${schema}.projection_failures`)
 
+    // Every name is checked before it reaches a statement.
+    const named = (field: string, value: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | InvalidInput, R> =>
+      Effect.zipRight(Validation.name(field, value), effect)
+
     const load = (name: string) =>
-      Validation.streamId(name).pipe(
-        Effect.mapError((error) => new StoreError({ message: `Invalid checkpoint name: ${error.reason}` })),
-        Effect.zipRight(sql<{ readonly position: string }>`
-          SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name}`.pipe(
-          Effect.catchTag("SqlError", storeError(`Could not load checkpoint "${name}"`))
-        )),
+      sql<{ readonly position: string }>`
+        SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name}`.pipe(
+        Effect.catchTag("SqlError", storeError(`Could not load checkpoint "${name}"`)),
         Effect.map(([row]) => row === undefined ? Option.none() : Option.some(BigInt(row.position))),
+        named("name", name),
         Effect.withSpan("CheckpointStore.load", { attributes: { name } })
       )
 
@@ -79,6 +81,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
         }
       }).pipe(
         Effect.catchTag("SqlError", writeFailed(`Could not save checkpoint "${name}"`)),
+        named("name", name),
         Effect.withSpan("CheckpointStore.save", { attributes: { name, position: position.toString() } })
       )
 
@@ -96,6 +99,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
         if (actual !== expected) return yield* new CheckpointConflict({ name, expected, actual })
       }).pipe(
         Effect.catchTag("SqlError", storeError(`Could not lock checkpoint "${name}"`)),
+        named("name", name),
         Effect.withSpan("CheckpointStore.lock", { attributes: { name } })
       )
 
@@ -105,6 +109,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", writeFailed(`Could not park event ${event.eventId} of "${name}"`)),
+        named("name", name),
         Effect.withSpan("CheckpointStore.park", { attributes: { name } })
       )
 
@@ -130,13 +135,15 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
             parkedAt: row.parked_at
           }))
         ),
-        Effect.catchTag("SqlError", storeError(`Could not list the parked events of "${name}"`))
+        Effect.catchTag("SqlError", storeError(`Could not list the parked events of "${name}"`)),
+        named("name", name)
       )
 
     const unpark = (name: string, position: bigint) =>
       sql`DELETE FROM ${parkedEvents} WHERE projection = ${name} AND position = ${position.toString()}`.pipe(
         Effect.asVoid,
-        Effect.catchTag("SqlError", writeFailed(`Could not unpark event at ${position} of "${name}"`))
+        Effect.catchTag("SqlError", writeFailed(`Could not unpark event at ${position} of "${name}"`)),
+        named("name", name)
       )
 
     const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
@@ -148,6 +155,8 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
             event_type = EXCLUDED.event_type, error = EXCLUDED.error, failed_at = statement_timestamp()`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", writeFailed(`Could not record the failure of "${failure.projection}"`)),
+        named("checkpoint", failure.checkpoint),
+        named("projection", failure.projection),
         Effect.withSpan("CheckpointStore.recordFailure", { attributes: { name: failure.projection } })
       )
 
@@ -181,7 +190,8 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
     const failure = (projection: string) =>
       sql<FailureRow>`SELECT ${failureColumns} FROM ${failures} WHERE projection = ${projection}`.pipe(
         Effect.map(([row]) => fromRow(row)),
-        Effect.catchTag("SqlError", storeError(`Could not read the failure of "${projection}"`))
+        Effect.catchTag("SqlError", storeError(`Could not read the failure of "${projection}"`)),
+        named("projection", projection)
       )
 
     const clearFailure = (projection: string, position?: bigint | undefined) =>
@@ -189,7 +199,8 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           WHERE projection = ${projection} AND (${position?.toString() ?? null}::bigint IS NULL OR position = ${position?.toString() ?? null}::bigint)
           RETURNING ${failureColumns}`.pipe(
         Effect.map(([row]) => fromRow(row)),
-        Effect.catchTag("SqlError", writeFailed(`Could not clear the failure of "${projection}"`))
+        Effect.catchTag("SqlError", writeFailed(`Could not clear the failure of "${projection}"`)),
+        named("projection", projection)
       )
 
     // Only the transaction's own BEGIN / COMMIT failures become a StoreError;
