@@ -177,8 +177,10 @@ export type Requirements<P> = P extends Projection.Projection<infer _E, infer R,
 
 /**
  * Starts `projections` in the background of the scope, each with
- * `Projection.start`. Fails with `InvalidInput` when two share a name (they
- * would share a checkpoint).
+ * `Projection.start`: it needs what they need (the stores, a `RunnerLock`,
+ * their handlers' requirements, and `Generations` when one declares tables).
+ * Fails with `InvalidInput` when two share a name (they would share a
+ * checkpoint).
  *
  * @since 0.1.0
  * @category constructors
