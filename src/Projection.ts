@@ -72,7 +72,8 @@ export interface Projection<E = never, R = never, T extends string = never> {
    * `rebuild` possible without downtime: each generation has its own tables
    * (`app.order_totals_g1`, `…_g2`), readers query views with the declared
    * names, and the views switch to a rebuilt generation once it has caught up.
-   * Needs exactly-once delivery and the `Generations` service.
+   * Needs exactly-once delivery and the `Generations` service (which `start`
+   * and `run` then require in their types).
    */
   readonly tables?: Tables<T> | undefined
   /** Creates one generation's tables (`CREATE TABLE ${sql(tables.orders)} …`); runs in the transaction that starts it. */

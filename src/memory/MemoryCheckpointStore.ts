@@ -52,30 +52,29 @@ export const make = Effect.gen(function*() {
   const change = (f: Change) =>
     Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.update(ref, f), onSome: (view) => Ref.update(view, f) }))
 
-  // Every name is checked first, as on the SQL backends.
-  const named = (field: string, value: string) => <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | InvalidInput> =>
-    Effect.zipRight(Validation.name(field, value), effect)
 
-  const load = (name: string) => named("name", name)(Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name))))
+  // Every name is checked first, as on the SQL backends.
+  const load = (name: string) =>
+    Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name))).pipe(Validation.withName("name", name))
 
   const save = (name: string, position: bigint, options?: { readonly expected?: bigint | undefined }) =>
-    named("name", name)(Effect.gen(function*() {
+    Effect.gen(function*() {
       const actual = (yield* current).checkpoints.get(name) ?? 0n
       if (options?.expected !== undefined && options.expected !== actual) {
         return yield* new CheckpointConflict({ name, expected: options.expected, actual })
       }
       yield* change(withCheckpoint(name, position))
-    }))
+    }).pipe(Validation.withName("name", name))
 
   // Memory transactions run one at a time, so checking is all a lock needs to do.
   const lock = (name: string, expected: bigint) =>
-    named("name", name)(Effect.flatMap(current, (state) => {
+    Effect.flatMap(current, (state) => {
       const actual = state.checkpoints.get(name) ?? 0n
       return actual === expected ? Effect.void : Effect.fail(new CheckpointConflict({ name, expected, actual }))
-    }))
+    }).pipe(Validation.withName("name", name))
 
   const park = (name: string, event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">, error: string) =>
-    named("name", name)(Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
       change(withParked(name, (events) =>
         [
           ...events.filter((parked) => parked.position !== event.position),
@@ -88,28 +87,31 @@ export const make = Effect.gen(function*() {
             error,
             parkedAt: new Date(now)
           }
-        ].sort((a, b) => (a.position < b.position ? -1 : 1))))))
+        ].sort((a, b) => (a.position < b.position ? -1 : 1))))).pipe(Validation.withName("name", name))
 
-  const parked = (name: string) => named("name", name)(Effect.map(current, (state) => state.parked.get(name) ?? []))
+  const parked = (name: string) => Effect.map(current, (state) => state.parked.get(name) ?? []).pipe(Validation.withName("name", name))
 
   const unpark = (name: string, position: bigint) =>
-    named("name", name)(change(withParked(name, (events) => events.filter((event) => event.position !== position))))
+    change(withParked(name, (events) => events.filter((event) => event.position !== position))).pipe(Validation.withName("name", name))
 
   const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
-    named("projection", failure.projection)(named("checkpoint", failure.checkpoint)(Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) })))))
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) }))).pipe(
+        Validation.withName("checkpoint", failure.checkpoint),
+        Validation.withName("projection", failure.projection)
+      )
 
   const failure = (projection: string) =>
-    named("projection", projection)(Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection))))
+    Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection))).pipe(Validation.withName("projection", projection))
 
   const clearFailure = (projection: string, position?: bigint | undefined): Effect.Effect<Option.Option<FailedEvent>, InvalidInput> =>
-    named("projection", projection)(Effect.flatMap(current, (state): Effect.Effect<Option.Option<FailedEvent>> => {
+    Effect.flatMap(current, (state): Effect.Effect<Option.Option<FailedEvent>> => {
       const found = Option.filter(
         Option.fromNullable(state.failures.get(projection)),
         (failed) => position === undefined || failed.position === position
       )
       return Option.isSome(found) ? Effect.as(change(withoutFailure(projection)), found) : Effect.succeedNone
-    }))
+    }).pipe(Validation.withName("projection", projection))
 
   const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(FiberRef.get(pending), (outer) =>

@@ -41,16 +41,14 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
     const parkedEvents = sql(`${schema}.parked_events`)
     const failures = sql(`${schema}.projection_failures`)
 
-    // Every name is checked before it reaches a statement.
-    const named = (field: string, value: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | InvalidInput, R> =>
-      Effect.zipRight(Validation.name(field, value), effect)
 
+    // Every name is checked before it reaches a statement.
     const load = (name: string) =>
       sql<{ readonly position: string }>`
         SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name}`.pipe(
         Effect.catchTag("SqlError", storeError(`Could not load checkpoint "${name}"`)),
         Effect.map(([row]) => row === undefined ? Option.none() : Option.some(BigInt(row.position))),
-        named("name", name),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.load", { attributes: { name } })
       )
 
@@ -81,7 +79,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
         }
       }).pipe(
         Effect.catchTag("SqlError", writeFailed(`Could not save checkpoint "${name}"`)),
-        named("name", name),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.save", { attributes: { name, position: position.toString() } })
       )
 
@@ -99,7 +97,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
         if (actual !== expected) return yield* new CheckpointConflict({ name, expected, actual })
       }).pipe(
         Effect.catchTag("SqlError", storeError(`Could not lock checkpoint "${name}"`)),
-        named("name", name),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.lock", { attributes: { name } })
       )
 
@@ -109,7 +107,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", writeFailed(`Could not park event ${event.eventId} of "${name}"`)),
-        named("name", name),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.park", { attributes: { name } })
       )
 
@@ -136,14 +134,14 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           }))
         ),
         Effect.catchTag("SqlError", storeError(`Could not list the parked events of "${name}"`)),
-        named("name", name)
+        Validation.withName("name", name)
       )
 
     const unpark = (name: string, position: bigint) =>
       sql`DELETE FROM ${parkedEvents} WHERE projection = ${name} AND position = ${position.toString()}`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", writeFailed(`Could not unpark event at ${position} of "${name}"`)),
-        named("name", name)
+        Validation.withName("name", name)
       )
 
     const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
@@ -155,8 +153,8 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
             event_type = EXCLUDED.event_type, error = EXCLUDED.error, failed_at = statement_timestamp()`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", writeFailed(`Could not record the failure of "${failure.projection}"`)),
-        named("checkpoint", failure.checkpoint),
-        named("projection", failure.projection),
+        Validation.withName("checkpoint", failure.checkpoint),
+        Validation.withName("projection", failure.projection),
         Effect.withSpan("CheckpointStore.recordFailure", { attributes: { name: failure.projection } })
       )
 
@@ -191,7 +189,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
       sql<FailureRow>`SELECT ${failureColumns} FROM ${failures} WHERE projection = ${projection}`.pipe(
         Effect.map(([row]) => fromRow(row)),
         Effect.catchTag("SqlError", storeError(`Could not read the failure of "${projection}"`)),
-        named("projection", projection)
+        Validation.withName("projection", projection)
       )
 
     const clearFailure = (projection: string, position?: bigint | undefined) =>
@@ -200,7 +198,7 @@ export const make = (options?: PostgresCheckpointStoreOptions) =>
           RETURNING ${failureColumns}`.pipe(
         Effect.map(([row]) => fromRow(row)),
         Effect.catchTag("SqlError", writeFailed(`Could not clear the failure of "${projection}"`)),
-        named("projection", projection)
+        Validation.withName("projection", projection)
       )
 
     // Only the transaction's own BEGIN / COMMIT failures become a StoreError;

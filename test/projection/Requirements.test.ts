@@ -5,9 +5,11 @@
  * them type-checks.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, Ref, SubscriptionRef } from "effect"
+import { Effect, Option, Ref, Schema, SubscriptionRef } from "effect"
 import type * as Scope from "effect/Scope"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
+import * as EventRegistry from "../../src/events/EventRegistry.js"
+import * as EventType from "../../src/events/EventType.js"
 import { EventStore } from "../../src/EventStore.js"
 import type { Generations } from "../../src/Generations.js"
 import { MemoryEventStore } from "../../src/memory/index.js"
@@ -21,6 +23,7 @@ import { eventually as waitUntil } from "../support/wait.js"
 const needsAtMost = <R>() => <A, E>(effect: Effect.Effect<A, E, R>) => effect
 
 const plain = Projection.make({ name: "plain", handle: () => Effect.void })
+const Placed = EventType.make("Placed", { schema: Schema.Struct({ total: Schema.Number }) })
 const tabled = Projection.make({ name: "tabled", tables: { totals: "app.totals" }, handle: () => Effect.void })
 
 describe("the requirements of a projection", () => {
@@ -44,6 +47,10 @@ describe("the requirements of a projection", () => {
     needsAtMost<EventStore | CheckpointStore | RunnerLock>()(Projection.run(tabled))
     // @ts-expect-error: no Generations
     needsAtMost<EventStore | CheckpointStore>()(Projection.status(tabled))
+    const typedTables = Projection.typed(EventRegistry.make(Placed), { name: "typed", tables: { t: "app.t" }, handle: () => Effect.void })
+    needsAtMost<EventStore | CheckpointStore | RunnerLock | Generations>()(Projection.run(typedTables))
+    // @ts-expect-error: no Generations
+    needsAtMost<EventStore | CheckpointStore | RunnerLock>()(Projection.run(typedTables))
   })
 
   it("a supervisor needs what its projections need", () => {
