@@ -7,7 +7,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type { StoreError } from "./Errors.js"
+import type { InvalidInput, StoreError } from "./Errors.js"
 import type { RecordedEvent } from "./RecordedEvent.js"
 
 /**
@@ -84,40 +84,42 @@ export interface SaveOptions {
  * Checkpoints of named subscribers, and the events their projections parked.
  * On the SQL backends everything here runs on the `SqlClient` in context, so a
  * save inside `transaction` (or the caller's own `withTransaction`) commits
- * with the caller's writes.
+ * with the caller's writes. Every checkpoint and projection name is checked
+ * as a stream id is: an invalid one fails with `InvalidInput` before anything
+ * is read or written.
  *
  * @since 0.1.0
  * @category models
  */
 export interface CheckpointStore {
   /** The last position `name` processed, or none if it never saved one. */
-  readonly load: (name: string) => Effect.Effect<Option.Option<bigint>, StoreError>
+  readonly load: (name: string) => Effect.Effect<Option.Option<bigint>, InvalidInput | StoreError>
   readonly save: (
     name: string,
     position: bigint,
     options?: SaveOptions
-  ) => Effect.Effect<void, CheckpointConflict | StoreError>
+  ) => Effect.Effect<void, CheckpointConflict | InvalidInput | StoreError>
   /**
    * Inside a transaction: waits for and holds the checkpoint of `name` until
    * the transaction ends, and fails with `CheckpointConflict` unless it is at
    * `expected` (a missing checkpoint counts as 0). A batch that starts with it
    * cannot run its handlers on top of another runner's uncommitted batch.
    */
-  readonly lock: (name: string, expected: bigint) => Effect.Effect<void, CheckpointConflict | StoreError>
+  readonly lock: (name: string, expected: bigint) => Effect.Effect<void, CheckpointConflict | InvalidInput | StoreError>
   /** Sets `event` aside for `name`, with the reason it could not be applied. */
   readonly park: (
     name: string,
     event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">,
     error: string
-  ) => Effect.Effect<void, StoreError>
+  ) => Effect.Effect<void, InvalidInput | StoreError>
   /** The events `name` parked, in position order. */
-  readonly parked: (name: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, StoreError>
+  readonly parked: (name: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, InvalidInput | StoreError>
   /** Removes a parked event (after it has been dealt with). */
-  readonly unpark: (name: string, position: bigint) => Effect.Effect<void, StoreError>
+  readonly unpark: (name: string, position: bigint) => Effect.Effect<void, InvalidInput | StoreError>
   /** Records the event a projection stopped on, replacing an earlier record of it. */
-  readonly recordFailure: (failure: Omit<FailedEvent, "failedAt">) => Effect.Effect<void, StoreError>
+  readonly recordFailure: (failure: Omit<FailedEvent, "failedAt">) => Effect.Effect<void, InvalidInput | StoreError>
   /** The event `projection` stopped on, if its runner recorded one. */
-  readonly failure: (projection: string) => Effect.Effect<Option.Option<FailedEvent>, StoreError>
+  readonly failure: (projection: string) => Effect.Effect<Option.Option<FailedEvent>, InvalidInput | StoreError>
   /**
    * Removes the record of the event `projection` stopped on (only if it is
    * the one at `position`, when given) and returns it; inside `transaction`,
@@ -126,7 +128,7 @@ export interface CheckpointStore {
   readonly clearFailure: (
     projection: string,
     position?: bigint | undefined
-  ) => Effect.Effect<Option.Option<FailedEvent>, StoreError>
+  ) => Effect.Effect<Option.Option<FailedEvent>, InvalidInput | StoreError>
   /**
    * Runs `effect` so that the saves and parks inside it commit together with
    * it, or not at all (a SQL transaction on the SQL backends).

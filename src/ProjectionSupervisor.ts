@@ -17,6 +17,7 @@ import type { CheckpointStore } from "./CheckpointStore.js"
 import { InvalidInput, StoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
 import * as Projection from "./Projection.js"
+import type { RunnerLock } from "./RunnerLock.js"
 
 /**
  * When a projection counts as ready. Lag is measured on the projection's
@@ -119,7 +120,7 @@ export interface ProjectionSupervisor {
   /** The runner of the projection called `name`, to skip or park its event, or watch its state. */
   readonly runner: (name: string) => Option.Option<Projection.ProjectionRunner>
   /** Every runner's status. */
-  readonly statuses: Effect.Effect<ReadonlyArray<Projection.ProjectionStatus>, StoreError>
+  readonly statuses: Effect.Effect<ReadonlyArray<Projection.ProjectionStatus>, InvalidInput | StoreError>
   /**
    * Whether every projection is ready: none failed or stopped on an event
    * (here or in another process), each within the lag bounds, none on standby
@@ -172,17 +173,22 @@ export const unreadyReasons = (
 }
 
 /**
- * What the projections of a supervisor need, besides the stores.
+ * What the projections of a supervisor need, besides the stores and the
+ * runner lock: their handlers' requirements, and the read model `Generations`
+ * when one of them declares tables.
  *
  * @since 0.1.0
  * @category models
  */
-export type Requirements<P> = P extends Projection.Projection<infer _E, infer R, infer _T> ? R : never
+export type Requirements<P> = P extends Projection.Projection<infer _E, infer R, infer T> ? R | Projection.TablesRequirement<T>
+  : never
 
 /**
  * Starts `projections` in the background of the scope, each with
- * `Projection.start`. Fails with `InvalidInput` when two share a name (they
- * would share a checkpoint).
+ * `Projection.start`: it needs what they need (the stores, a `RunnerLock`,
+ * their handlers' requirements, and `Generations` when one declares tables).
+ * Fails with `InvalidInput` when two share a name (they would share a
+ * checkpoint).
  *
  * @since 0.1.0
  * @category constructors
@@ -193,7 +199,7 @@ export const make = <P extends Projection.Projection<unknown, unknown, string>>(
 ): Effect.Effect<
   ProjectionSupervisor,
   InvalidInput,
-  EventStore | CheckpointStore | Scope.Scope | Requirements<P>
+  EventStore | CheckpointStore | RunnerLock | Scope.Scope | Requirements<P>
 > =>
   Effect.gen(function*() {
     const names = projections.map((projection) => projection.name)
@@ -209,7 +215,7 @@ export const make = <P extends Projection.Projection<unknown, unknown, string>>(
         Projection.start(projection) as Effect.Effect<
           Projection.ProjectionRunner,
           never,
-          EventStore | CheckpointStore | Scope.Scope | Requirements<P>
+          EventStore | CheckpointStore | RunnerLock | Scope.Scope | Requirements<P>
         >
     )
     const byName = new Map(runners.map((runner) => [runner.name, runner]))
@@ -249,5 +255,5 @@ export const make = <P extends Projection.Projection<unknown, unknown, string>>(
 export const layer = <P extends Projection.Projection<unknown, unknown, string>>(
   projections: ReadonlyArray<P>,
   options?: SupervisorOptions
-): Layer.Layer<ProjectionSupervisor, InvalidInput, EventStore | CheckpointStore | Requirements<P>> =>
+): Layer.Layer<ProjectionSupervisor, InvalidInput, EventStore | CheckpointStore | RunnerLock | Requirements<P>> =>
   Layer.scoped(ProjectionSupervisor, make(projections, options))

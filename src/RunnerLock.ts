@@ -101,23 +101,6 @@ const makeLocalLock = (): RunnerLock => {
  */
 export const makeLocal: Effect.Effect<RunnerLock> = Effect.sync(makeLocalLock)
 
-const localByOwner = new WeakMap<object, RunnerLock>()
-
-/**
- * The process-local lock that belongs to `owner` (a store instance): runners
- * that find no `RunnerLock` in context share it when they share the store.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const localFor = (owner: object): RunnerLock => {
-  const existing = localByOwner.get(owner)
-  if (existing) return existing
-  const created = makeLocalLock()
-  localByOwner.set(owner, created)
-  return created
-}
-
 /**
  * @since 0.1.0
  * @category layers

@@ -39,6 +39,7 @@ interface StoreModules {
   readonly CheckpointStore: typeof import("../../src/CheckpointStore.js")
   readonly Projection: typeof import("../../src/Projection.js")
   readonly postgres: typeof import("../../src/postgres/index.js")
+  readonly RunnerLock: typeof import("../../src/RunnerLock.js")
 }
 
 const loadModules = async (root: URL): Promise<StoreModules> => {
@@ -47,7 +48,8 @@ const loadModules = async (root: URL): Promise<StoreModules> => {
     EventStore: await load("src/EventStore.ts"),
     CheckpointStore: await load("src/CheckpointStore.ts"),
     Projection: await load("src/Projection.ts"),
-    postgres: await load("src/postgres/index.ts")
+    postgres: await load("src/postgres/index.ts"),
+    RunnerLock: await load("src/RunnerLock.ts")
   }
 }
 
@@ -74,7 +76,7 @@ const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonl
   let modules: Promise<StoreModules> | undefined
 
   const open = async (poolSize: number): Promise<Session> => {
-    const { CheckpointStore, EventStore, Projection, postgres } = await (modules ??= loadModules(root))
+    const { CheckpointStore, EventStore, Projection, postgres, RunnerLock } = await (modules ??= loadModules(root))
     const runtime = ManagedRuntime.make(
       Layer.mergeAll(
         postgres.PostgresEventStore.layer({
@@ -82,7 +84,9 @@ const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonl
           // The default, spelled out: the floor and Emmett poll at the same interval.
           subscriptions: { pollInterval: Duration.millis(config.pollIntervalMs) }
         }),
-        postgres.PostgresCheckpointStore.layer({ schema, migrate: false })
+        postgres.PostgresCheckpointStore.layer({ schema, migrate: false }),
+        // One process: the runner lock within it, as the store's projections had before it required one.
+        RunnerLock.layerLocal
       ).pipe(
         Layer.provideMerge(PgClient.layer({
           url: Redacted.make(databaseUrl),

@@ -12,6 +12,8 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import { CheckpointConflict, CheckpointStore, type FailedEvent, type ParkedEvent } from "../CheckpointStore.js"
+import type { InvalidInput } from "../Errors.js"
+import * as Validation from "../internal/validation/index.js"
 import type { RecordedEvent } from "../RecordedEvent.js"
 
 interface State {
@@ -51,7 +53,10 @@ export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.g
   const change = (f: Change) =>
     Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.update(ref, f), onSome: (view) => Ref.update(view, f) }))
 
-  const load = (name: string) => Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name)))
+
+  // Every name is checked first, as on the SQL backends.
+  const load = (name: string) =>
+    Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name))).pipe(Validation.withName("name", name))
 
   const save = (name: string, position: bigint, options?: { readonly expected?: bigint | undefined }) =>
     Effect.gen(function*() {
@@ -60,14 +65,14 @@ export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.g
         return yield* new CheckpointConflict({ name, expected: options.expected, actual })
       }
       yield* change(withCheckpoint(name, position))
-    })
+    }).pipe(Validation.withName("name", name))
 
   // Memory transactions run one at a time, so checking is all a lock needs to do.
   const lock = (name: string, expected: bigint) =>
     Effect.flatMap(current, (state) => {
       const actual = state.checkpoints.get(name) ?? 0n
       return actual === expected ? Effect.void : Effect.fail(new CheckpointConflict({ name, expected, actual }))
-    })
+    }).pipe(Validation.withName("name", name))
 
   const park = (name: string, event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">, error: string) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -83,27 +88,31 @@ export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.g
             error,
             parkedAt: new Date(now)
           }
-        ].sort((a, b) => (a.position < b.position ? -1 : 1)))))
+        ].sort((a, b) => (a.position < b.position ? -1 : 1))))).pipe(Validation.withName("name", name))
 
-  const parked = (name: string) => Effect.map(current, (state) => state.parked.get(name) ?? [])
+  const parked = (name: string) => Effect.map(current, (state) => state.parked.get(name) ?? []).pipe(Validation.withName("name", name))
 
   const unpark = (name: string, position: bigint) =>
-    change(withParked(name, (events) => events.filter((event) => event.position !== position)))
+    change(withParked(name, (events) => events.filter((event) => event.position !== position))).pipe(Validation.withName("name", name))
 
   const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) })))
+      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) }))).pipe(
+        Validation.withName("checkpoint", failure.checkpoint),
+        Validation.withName("projection", failure.projection)
+      )
 
-  const failure = (projection: string) => Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection)))
+  const failure = (projection: string) =>
+    Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection))).pipe(Validation.withName("projection", projection))
 
-  const clearFailure = (projection: string, position?: bigint | undefined): Effect.Effect<Option.Option<FailedEvent>> =>
+  const clearFailure = (projection: string, position?: bigint | undefined): Effect.Effect<Option.Option<FailedEvent>, InvalidInput> =>
     Effect.flatMap(current, (state): Effect.Effect<Option.Option<FailedEvent>> => {
       const found = Option.filter(
         Option.fromNullable(state.failures.get(projection)),
         (failed) => position === undefined || failed.position === position
       )
       return Option.isSome(found) ? Effect.as(change(withoutFailure(projection)), found) : Effect.succeedNone
-    })
+    }).pipe(Validation.withName("projection", projection))
 
   const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(FiberRef.get(pending), (outer) =>

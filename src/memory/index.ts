@@ -1,6 +1,9 @@
 /**
- * The in-memory backend: `MemoryEventStore.layer`, a fresh empty store per
- * build, with the semantics of the PostgreSQL backend and no database.
+ * The in-memory backend, with the semantics of the PostgreSQL backend and no
+ * database: `MemoryEventStore.layerAll` provides the `EventStore`, the
+ * `CheckpointStore`, the `SnapshotStore` and a process-local `RunnerLock`
+ * (what projections and snapshots need), `MemoryEventStore.layer` the store
+ * alone; every build is fresh and empty.
  *
  * @since 0.1.0
  */

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointConflict, CheckpointStore, type FailedEvent } from "../CheckpointStore.js"
-import { type InvalidInput, StoreError } from "../Errors.js"
+import type { InvalidInput, StoreError } from "../Errors.js"
 import * as Validation from "../internal/validation/index.js"
 import { migrateFirst } from "../internal/postgres/migrator.js"
 import { schemaOf } from "../internal/postgres/schema.js"
@@ -44,14 +44,14 @@ export const make = (
     const parkedEvents = sql(`${schema}.parked_events`)
     const failures = sql(`${schema}.projection_failures`)
 
+
+    // Every name is checked before it reaches a statement.
     const load = (name: string) =>
-      Validation.streamId(name).pipe(
-        Effect.mapError((error) => new StoreError({ message: `Invalid checkpoint name: ${error.reason}` })),
-        Effect.zipRight(sql<{ readonly position: string }>`
-          SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name}`.pipe(
-          Effect.catchTag("SqlError", storeError(`Could not load checkpoint "${name}"`))
-        )),
+      sql<{ readonly position: string }>`
+        SELECT position::text AS position FROM ${checkpoints} WHERE name = ${name}`.pipe(
+        Effect.catchTag("SqlError", storeError(`Could not load checkpoint "${name}"`)),
         Effect.map(([row]) => row === undefined ? Option.none() : Option.some(BigInt(row.position))),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.load", { attributes: { name } })
       )
 
@@ -82,6 +82,7 @@ export const make = (
         }
       }).pipe(
         Effect.catchTag("SqlError", writeFailed(`Could not save checkpoint "${name}"`)),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.save", { attributes: { name, position: position.toString() } })
       )
 
@@ -99,6 +100,7 @@ export const make = (
         if (actual !== expected) return yield* new CheckpointConflict({ name, expected, actual })
       }).pipe(
         Effect.catchTag("SqlError", storeError(`Could not lock checkpoint "${name}"`)),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.lock", { attributes: { name } })
       )
 
@@ -108,6 +110,7 @@ export const make = (
           ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", writeFailed(`Could not park event ${event.eventId} of "${name}"`)),
+        Validation.withName("name", name),
         Effect.withSpan("CheckpointStore.park", { attributes: { name } })
       )
 
@@ -133,13 +136,15 @@ export const make = (
             parkedAt: row.parked_at
           }))
         ),
-        Effect.catchTag("SqlError", storeError(`Could not list the parked events of "${name}"`))
+        Effect.catchTag("SqlError", storeError(`Could not list the parked events of "${name}"`)),
+        Validation.withName("name", name)
       )
 
     const unpark = (name: string, position: bigint) =>
       sql`DELETE FROM ${parkedEvents} WHERE projection = ${name} AND position = ${position.toString()}`.pipe(
         Effect.asVoid,
-        Effect.catchTag("SqlError", writeFailed(`Could not unpark event at ${position} of "${name}"`))
+        Effect.catchTag("SqlError", writeFailed(`Could not unpark event at ${position} of "${name}"`)),
+        Validation.withName("name", name)
       )
 
     const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
@@ -151,6 +156,8 @@ export const make = (
             event_type = EXCLUDED.event_type, error = EXCLUDED.error, failed_at = statement_timestamp()`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", writeFailed(`Could not record the failure of "${failure.projection}"`)),
+        Validation.withName("checkpoint", failure.checkpoint),
+        Validation.withName("projection", failure.projection),
         Effect.withSpan("CheckpointStore.recordFailure", { attributes: { name: failure.projection } })
       )
 
@@ -184,7 +191,8 @@ export const make = (
     const failure = (projection: string) =>
       sql<FailureRow>`SELECT ${failureColumns} FROM ${failures} WHERE projection = ${projection}`.pipe(
         Effect.map(([row]) => fromRow(row)),
-        Effect.catchTag("SqlError", storeError(`Could not read the failure of "${projection}"`))
+        Effect.catchTag("SqlError", storeError(`Could not read the failure of "${projection}"`)),
+        Validation.withName("projection", projection)
       )
 
     const clearFailure = (projection: string, position?: bigint | undefined) =>
@@ -192,7 +200,8 @@ export const make = (
           WHERE projection = ${projection} AND (${position?.toString() ?? null}::bigint IS NULL OR position = ${position?.toString() ?? null}::bigint)
           RETURNING ${failureColumns}`.pipe(
         Effect.map(([row]) => fromRow(row)),
-        Effect.catchTag("SqlError", writeFailed(`Could not clear the failure of "${projection}"`))
+        Effect.catchTag("SqlError", writeFailed(`Could not clear the failure of "${projection}"`)),
+        Validation.withName("projection", projection)
       )
 
     // Only the transaction's own BEGIN / COMMIT failures become a StoreError;

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import { PgliteClient, PgliteEventStore } from "../../src/pglite/index.js"
 import { append, failsWith, readAll, readStream } from "../support/Harness.js"
 import { makeSchemaFixture, startupTimeout } from "../support/postgres.js"
+import { checkpointConformance } from "./checkpoints.js"
 import { conformance } from "./suite.js"
 
 const fixture = makeSchemaFixture("PGlite", PgliteClient.layer(), { dropSchemas: false })
@@ -15,6 +16,7 @@ beforeAll(() => fixture.start(), startupTimeout)
 afterAll(() => fixture.dispose())
 
 conformance(fixture, { propertyRuns: 30 })
+checkpointConformance(fixture)
 
 describe("PgliteEventStore.layer", () => {
   it.live("builds a store on its own embedded database, with the maxEventBytes it is given", () =>

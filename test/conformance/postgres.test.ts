@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe } from "@effect/vitest"
 import * as Postgres from "../support/postgres.js"
+import { checkpointConformance } from "./checkpoints.js"
 import { conformance } from "./suite.js"
 
 const available = await Postgres.isAvailable()
@@ -14,4 +15,5 @@ afterAll(() => fixture.dispose())
 
 describe.skipIf(!available)(`PostgreSQL at ${Postgres.redactedUrl}`, () => {
   conformance(fixture, { propertyRuns: 30 })
+  checkpointConformance(fixture)
 })

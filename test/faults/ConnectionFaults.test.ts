@@ -40,6 +40,7 @@ import { EventStore } from "../../src/EventStore.js"
 import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
+import * as RunnerLock from "../../src/RunnerLock.js"
 import * as FaultServer from "../support/faultServer.js"
 import { amountOf, createTables, readBack } from "../processes/readModel.js"
 
@@ -50,7 +51,7 @@ const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${Math.
  * connections named `applicationName`, so that the test can end exactly them.
  */
 const storeLayer = (schema: string, applicationName: string) =>
-  Layer.mergeAll(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema, migrate: false })).pipe(
+  Layer.mergeAll(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema, migrate: false }), RunnerLock.layerLocal).pipe(
     Layer.provideMerge(
       Layer.scopedDiscard(
         // The store's sessions go first: a statement of an interrupted fiber may still run on one.
@@ -399,7 +400,7 @@ const onFaultServer = <A, E>(
   body: (fixture: { readonly schema: string; readonly applicationName: string; readonly log: ReturnType<typeof makeLog> }) => Effect.Effect<
     A,
     E,
-    EventStore | CheckpointStore | SqlClient.SqlClient | Scope.Scope
+    EventStore | CheckpointStore | RunnerLock.RunnerLock | SqlClient.SqlClient | Scope.Scope
   >
 ) => {
   const schema = unique("faults")

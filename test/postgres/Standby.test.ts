@@ -15,6 +15,7 @@ import { EventStore } from "../../src/EventStore.js"
 import * as Wakeups from "../../src/internal/postgres/wakeups.js"
 import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
+import * as RunnerLock from "../../src/RunnerLock.js"
 import { caughtUp, clientLayer, loadBalancer, standbyAvailable, standbyUrl } from "../support/standby.js"
 import { eventually as waitUntil, patience } from "../support/wait.js"
 import { databaseUrl, uniqueSchema } from "./support.js"
@@ -146,7 +147,7 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       const { balancer, behind, primary, schema } = servers
       yield* seed(primary, schema, 4)
       const services = yield* Layer.build(
-        Layer.merge(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema }))
+        Layer.mergeAll(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal)
       ).pipe(Effect.provideService(SqlClient.SqlClient, behind))
 
       const applied = yield* Ref.make<ReadonlyArray<bigint>>([])
@@ -164,7 +165,9 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
         Effect.timeoutFail({ duration: patience, onTimeout: () => "the runner never reported the standby" })
       )
       expect(Option.isSome(restarting)).toBe(true)
-      refusedOnStandby(yield* Effect.flip(runner.status))
+      const statusError = yield* Effect.flip(runner.status)
+      expect(statusError._tag).toBe("StoreError")
+      if (statusError._tag === "StoreError") refusedOnStandby(statusError)
 
       // Back on the primary (a failover the other way): the projection resumes by itself.
       const [appended] = yield* Effect.flatMap(EventStore, (store) => store.append("Order-7", [{ eventType: "Placed", data: {} }])).pipe(

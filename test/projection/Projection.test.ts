@@ -10,11 +10,12 @@ import * as EventRegistry from "../../src/events/EventRegistry.js"
 import * as EventType from "../../src/events/EventType.js"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
-import { MemoryCheckpointStore, MemoryEventStore } from "../../src/memory/index.js"
+import { MemoryEventStore } from "../../src/memory/index.js"
 import { PgliteClient } from "../../src/pglite/index.js"
 import { PostgresCheckpointStore, PostgresEventStore, PostgresRunnerLock } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
+import * as RunnerLock from "../../src/RunnerLock.js"
 import { pgLayer, serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
 import { fileClient, startupTimeout } from "../support/postgres.js"
 import { eventually as waitUntil } from "../support/wait.js"
@@ -36,7 +37,7 @@ const allEvents = Effect.flatMap(EventStore, (store) => Stream.runCollect(store.
 )
 
 describe("projections in memory", () => {
-  const layer = () => Layer.mergeAll(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+  const layer = () => MemoryEventStore.layerAll()
 
   it.live("a projection applies history and then live events, and saves its checkpoint", () =>
     Effect.gen(function*() {
@@ -192,7 +193,7 @@ const sqlBackends = [
     available: true,
     layer: () => {
       const schema = uniqueSchema("proj")
-      return PostgresCheckpointStore.layer({ schema }).pipe(
+      return Layer.merge(PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal).pipe(
         Layer.provideMerge(PostgresEventStore.layer({ schema })),
         Layer.provideMerge(pglite.layer)
       )
@@ -203,7 +204,7 @@ const sqlBackends = [
     available: serverAvailable,
     layer: () => {
       const schema = uniqueSchema("proj")
-      return PostgresCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(storeLayer(schema, 12)))
+      return Layer.merge(PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal).pipe(Layer.provideMerge(storeLayer(schema, 12)))
     }
   }
 ] as const

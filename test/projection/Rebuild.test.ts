@@ -9,6 +9,7 @@ import { EventStore } from "../../src/EventStore.js"
 import { PgliteClient } from "../../src/pglite/index.js"
 import { PostgresCheckpointStore, PostgresEventStore, PostgresGenerations } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
+import * as RunnerLock from "../../src/RunnerLock.js"
 import { serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
 import { fileClient, startupTimeout } from "../support/postgres.js"
 import { eventually as waitUntil } from "../support/wait.js"
@@ -20,7 +21,7 @@ beforeAll(() => pglite.start(), startupTimeout)
 afterAll(() => pglite.dispose())
 
 const servicesIn = (schema: string) =>
-  Layer.mergeAll(PostgresCheckpointStore.layer({ schema }), PostgresGenerations.layer({ schema }))
+  Layer.mergeAll(PostgresCheckpointStore.layer({ schema }), PostgresGenerations.layer({ schema }), RunnerLock.layerLocal)
 
 const backends = [
   {

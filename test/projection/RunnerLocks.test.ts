@@ -9,7 +9,7 @@ import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule, Scope } from "effect"
 import { EventStore } from "../../src/EventStore.js"
-import { MemoryCheckpointStore, MemoryEventStore } from "../../src/memory/index.js"
+import { MemoryEventStore } from "../../src/memory/index.js"
 import { PgliteEventStore } from "../../src/pglite/index.js"
 import { PostgresCheckpointStore, PostgresEventStore, PostgresRunnerLock } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
@@ -60,7 +60,7 @@ describe("the process-local runner lock", () => {
       expect((yield* second.state.get)._tag).toBe("Standby")
       const closed = yield* Scope.close(scope, Exit.void).pipe(Effect.timeoutOption(Duration.seconds(10)))
       expect(Option.isSome(closed)).toBe(true)
-    }).pipe(Effect.provide(Layer.mergeAll(MemoryEventStore.layer(), MemoryCheckpointStore.layer))))
+    }).pipe(Effect.provide(MemoryEventStore.layerAll())))
 })
 
 describe("a runner superseded by a rebuild", () => {

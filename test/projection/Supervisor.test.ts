@@ -10,12 +10,13 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema } from "effect"
 import type { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
-import { MemoryCheckpointStore, MemoryEventStore } from "../../src/memory/index.js"
+import { MemoryEventStore } from "../../src/memory/index.js"
 import { PgliteEventStore } from "../../src/pglite/index.js"
 import { PostgresCheckpointStore } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
 import * as ProjectionSupervisor from "../../src/ProjectionSupervisor.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
+import * as RunnerLock from "../../src/RunnerLock.js"
 import { serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
 
 const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, what: string) =>
@@ -56,16 +57,16 @@ const reasonsOf = (readiness: ProjectionSupervisor.Readiness, name: string) =>
 const backends: ReadonlyArray<{
   readonly name: string
   readonly available: boolean
-  readonly layer: () => Layer.Layer<EventStore | CheckpointStore, unknown>
+  readonly layer: () => Layer.Layer<EventStore | CheckpointStore | RunnerLock.RunnerLock, unknown>
 }> = [
-  { name: "memory", available: true, layer: () => Layer.mergeAll(MemoryEventStore.layer(), MemoryCheckpointStore.layer) },
+  { name: "memory", available: true, layer: () => MemoryEventStore.layerAll() },
   { name: "PGlite", available: true, layer: () => PgliteEventStore.layer() },
   {
     name: "PostgreSQL",
     available: serverAvailable,
     layer: () => {
       const schema = uniqueSchema("supervisor")
-      return PostgresCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(storeLayer(schema, 8)))
+      return Layer.merge(PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal).pipe(Layer.provideMerge(storeLayer(schema, 8)))
     }
   }
 ]
@@ -165,7 +166,7 @@ for (const backend of backends) {
 }
 
 describe("the projection supervisor", () => {
-  const memory = () => Layer.mergeAll(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+  const memory = () => MemoryEventStore.layerAll()
 
   it.effect("refuses two projections with one name", () =>
     Effect.gen(function*() {

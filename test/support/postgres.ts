@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
-import { PostgresEventStore } from "../../src/postgres/index.js"
+import type { CheckpointStore } from "../../src/CheckpointStore.js"
+import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres/index.js"
 import { databaseUrl, serverAvailable } from "../postgres/support.js"
 import { Aging, type Backend } from "./Harness.js"
 export { startupTimeout } from "./wait.js"
@@ -57,6 +58,8 @@ export const fileClient = <A, E>(client: Layer.Layer<A, E>): FileClient<A> => {
 }
 
 export interface SchemaFixture extends Backend {
+  /** A new, empty `CheckpointStore`, in a schema of its own, every time the layer is provided. */
+  readonly makeCheckpoints: () => Layer.Layer<CheckpointStore, unknown>
   /** Starts the shared client; call in `beforeAll` with `startupTimeout`. */
   readonly start: () => Promise<void>
   /** Closes the client (each store's schema is dropped when the store is released). */
@@ -80,11 +83,16 @@ export const makeSchemaFixture = (
     Layer.scopedDiscard(Effect.addFinalizer(() =>
       Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(Effect.orDie)
     ))
+  // Built before the store and so released after it: the drop does not pull
+  // the schema from under the store's own last queries.
+  const clientFor = (schema: string) =>
+    options?.dropSchemas === false ? shared.layer : dropSchema(schema).pipe(Layer.provideMerge(shared.layer))
+  const freshSchema = () => `conf_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
   return {
     name,
     makeStore: ({ maxEventBytes }) =>
       Layer.unwrapEffect(Effect.sync(() => {
-        const schema = `conf_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
+        const schema = freshSchema()
         // Ages the stored events by rewriting recorded_at (and the streams' updated_at), with the
         // rewrite permission maintenance uses.
         const aging = Layer.effect(
@@ -102,11 +110,12 @@ export const makeSchemaFixture = (
           }))
         )
         const store = Layer.merge(PostgresEventStore.layer({ schema, maxEventBytes }), aging)
-        // Built before the store and so released after it: the drop does not pull
-        // the schema from under the store's own last queries.
-        return store.pipe(Layer.provide(
-          options?.dropSchemas === false ? shared.layer : dropSchema(schema).pipe(Layer.provideMerge(shared.layer))
-        ))
+        return store.pipe(Layer.provide(clientFor(schema)))
+      })),
+    makeCheckpoints: () =>
+      Layer.unwrapEffect(Effect.sync(() => {
+        const schema = freshSchema()
+        return PostgresCheckpointStore.layer({ schema }).pipe(Layer.provide(clientFor(schema)))
       })),
     start: shared.start,
     dispose: shared.dispose

@@ -25,6 +25,10 @@ export const name = (field: string, value: unknown): Effect.Effect<string, Inval
   return error ? Effect.fail(error) : Effect.succeed(value as string)
 }
 
+/** `effect`, run only once `value` is a valid name at `field`. */
+export const withName = (field: string, value: unknown) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | InvalidInput, R> => Effect.zipRight(name(field, value), effect)
+
 export const streamId = (value: unknown): Effect.Effect<string, InvalidInput> => name("streamId", value)
 
 export const names = (field: string, values: ReadonlyArray<string> | undefined) =>
