@@ -32,14 +32,19 @@ import * as Database from "../database.js"
 import { candidateVariable } from "../protocol.js"
 import * as ReadModel from "../readModel.js"
 import { installedVersion, projectVersion } from "../versions.js"
+import type * as CheckpointStoreModule from "../../src/CheckpointStore.js"
+import type * as EventStoreModule from "../../src/EventStore.js"
+import type * as PostgresModule from "../../src/postgres/index.js"
+import type * as ProjectionModule from "../../src/Projection.js"
+import type * as RunnerLockModule from "../../src/RunnerLock.js"
 import type { BenchEvent, ContenderFactory, Session } from "./Contender.js"
 
 interface StoreModules {
-  readonly EventStore: typeof import("../../src/EventStore.js")
-  readonly CheckpointStore: typeof import("../../src/CheckpointStore.js")
-  readonly Projection: typeof import("../../src/Projection.js")
-  readonly postgres: typeof import("../../src/postgres/index.js")
-  readonly RunnerLock: typeof import("../../src/RunnerLock.js")
+  readonly EventStore: typeof EventStoreModule
+  readonly CheckpointStore: typeof CheckpointStoreModule
+  readonly Projection: typeof ProjectionModule
+  readonly postgres: typeof PostgresModule
+  readonly RunnerLock: typeof RunnerLockModule
 }
 
 const loadModules = async (root: URL): Promise<StoreModules> => {

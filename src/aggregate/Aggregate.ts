@@ -32,6 +32,7 @@ import type * as EventType from "../events/EventType.js"
  */
 export interface SnapshotOptions<S> {
   /** Encodes and decodes the state. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any encoded form
   readonly schema: Schema.Schema<S, any, never>
   /**
    * The version of the state's shape. Change it whenever `schema` or the

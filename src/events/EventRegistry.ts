@@ -137,7 +137,7 @@ interface Failure {
 /** Decoders from the stored data of each version (index `version - 1`) to the current shape. */
 type Decoder = (data: unknown) => Effect.Effect<unknown, Failure>
 
-const compiled = new WeakMap<EventRegistry<any>, ReadonlyMap<string, ReadonlyArray<Decoder>>>()
+const compiled = new WeakMap<EventRegistry<EventType.Event>, ReadonlyMap<string, ReadonlyArray<Decoder>>>()
 
 const parseFailure = (context: string) => (issue: ParseResult.ParseIssue): Failure => ({
   issue: `${context}: ${ParseResult.TreeFormatter.formatIssueSync(issue)}`,
@@ -285,7 +285,7 @@ export const isDecoded = <E extends EventType.Event>(event: Recorded<E> | Record
 
 // --- decoding ---------------------------------------------------------------------
 
-const decodersOf = (registry: EventRegistry<any>): ReadonlyMap<string, ReadonlyArray<Decoder>> => {
+const decodersOf = (registry: EventRegistry<EventType.Event>): ReadonlyMap<string, ReadonlyArray<Decoder>> => {
   const decoders = compiled.get(registry)
   if (decoders === undefined) throw new Error("Not an event registry built by EventRegistry.make or EventRegistry.validate")
   return decoders

@@ -68,12 +68,13 @@ export interface Event<Name extends string = string, A = unknown> {
 export type Upcaster =
   | {
     readonly _tag: "Function"
-    readonly schema: Schema.Schema<any, any, never>
+    readonly schema: Schema.Schema.AnyNoContext
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the decoded type of `schema`, whatever it is
     readonly upcast: (data: any) => unknown
   }
   | {
     readonly _tag: "Schema"
-    readonly schema: Schema.Schema<any, any, never>
+    readonly schema: Schema.Schema.AnyNoContext
   }
 
 /**
@@ -94,7 +95,7 @@ export interface EventType<Name extends string, A, I = A> {
   /** The event of this type with `data`. */
   readonly make: (data: A) => Event<Name, A>
   /** Whether `event` is of this type. */
-  readonly is: <E extends Event>(event: E) => event is Extract<E, Event<Name, any>>
+  readonly is: <E extends Event>(event: E) => event is Extract<E, Event<Name, unknown>>
 }
 
 /**
@@ -103,6 +104,7 @@ export interface EventType<Name extends string, A, I = A> {
  * @since 0.1.0
  * @category models
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventType is invariant in A and I
 export type Any = EventType<string, any, any>
 
 /**
@@ -111,7 +113,7 @@ export type Any = EventType<string, any, any>
  * @since 0.1.0
  * @category type-level
  */
-export type EventOf<T> = T extends EventType<infer Name, infer A, any> ? Event<Name, A> : never
+export type EventOf<T> = T extends EventType<infer Name, infer A, infer _I> ? Event<Name, A> : never
 
 /**
  * @since 0.1.0
@@ -143,7 +145,7 @@ export const make = <const Name extends string, A, I>(
   schema: options.schema,
   upcasters: options.upcasters ?? {},
   make: (data) => ({ type: name, data }),
-  is: <E extends Event>(event: E): event is Extract<E, Event<Name, any>> => event.type === name
+  is: <E extends Event>(event: E): event is Extract<E, Event<Name, unknown>> => event.type === name
 })
 
 /**
@@ -165,7 +167,8 @@ export const make = <const Name extends string, A, I>(
 export const upcast: {
   <A, I>(schema: Schema.Schema<A, I, never>, upcast: (data: A) => unknown): Upcaster
   <A, I>(transformation: Schema.Schema<A, I, never>): Upcaster
-} = (schema: Schema.Schema<any, any, never>, upcast?: (data: any) => unknown): Upcaster =>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the overloads tie `upcast` to `schema`
+} = (schema: Schema.Schema.AnyNoContext, upcast?: (data: any) => unknown): Upcaster =>
   upcast === undefined ? { _tag: "Schema", schema } : { _tag: "Function", schema, upcast }
 
 /**

@@ -62,6 +62,7 @@ export interface Step<S, C, E, Err> {
  */
 export interface InvariantOptions<S, C, E extends EventType.Event, Err> {
   /** Where commands come from: a `Schema` (through `Arbitrary.make`) or an arbitrary. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any encoded form
   readonly commands: Schema.Schema<C, any, never> | FastCheck.Arbitrary<C>
   /**
    * Checked after every command, refused ones included. A violation is
@@ -114,8 +115,8 @@ export class InvariantViolation<S = unknown, C = unknown> extends Error {
 
 const show = (value: unknown) => inspect(value, { depth: 6, breakLength: Infinity, compact: true })
 
-const toArbitrary = <C>(source: Schema.Schema<C, any, never> | FastCheck.Arbitrary<C>): FastCheck.Arbitrary<C> =>
-  Schema.isSchema(source) ? Arbitrary.make(source as Schema.Schema<C, any, never>) : source as FastCheck.Arbitrary<C>
+const toArbitrary = <C>(source: InvariantOptions<unknown, C, EventType.Event, unknown>["commands"]): FastCheck.Arbitrary<C> =>
+  Schema.isSchema(source) ? Arbitrary.make(source) : source as FastCheck.Arbitrary<C>
 
 interface Failure<S> {
   readonly step: number

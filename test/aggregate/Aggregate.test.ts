@@ -31,14 +31,11 @@ describe("Aggregate", () => {
   })
 
   it("a command handler needs a SnapshotStore exactly when the aggregate saves snapshots", () => {
-    type Requirements<T> = T extends Effect.Effect<any, any, infer R> ? R : never
-    expectTypeOf<Requirements<typeof withoutSnapshots>>().toEqualTypeOf<EventStore>()
-    expectTypeOf<Requirements<typeof withSnapshots>>().toEqualTypeOf<EventStore | SnapshotStore>()
+    const requirements = <A, E, R>(_: Effect.Effect<A, E, R>) => expectTypeOf<R>()
+    requirements(CommandHandler.make(Tally)).toEqualTypeOf<EventStore>()
+    requirements(CommandHandler.make(snapshotting(10))).toEqualTypeOf<EventStore | SnapshotStore>()
   })
 })
-
-const withoutSnapshots = CommandHandler.make(Tally)
-const withSnapshots = CommandHandler.make(snapshotting(10))
 
 describe("Correlation", () => {
   it.effect("is empty by default, set around an effect, merged with the outer one, and inherited by child fibers", () =>

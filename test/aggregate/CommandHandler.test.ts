@@ -27,6 +27,7 @@ import {
   Tally,
   TallyCommand,
   type TallyState,
+  type TallyEvent,
   TallyEvents,
   TooMuch
 } from "./tally.js"
@@ -82,7 +83,7 @@ describe("CommandHandler (memory only)", () => {
 
   it.live("an aggregate that saves snapshots without a SnapshotStore is a defect that says so", () =>
     Effect.gen(function*() {
-      const make = CommandHandler.make(snapshotting(5) as Aggregate.Aggregate<TallyState, TallyCommand, any, TooMuch>)
+      const make = CommandHandler.make(snapshotting(5) as Aggregate.Aggregate<TallyState, TallyCommand, TallyEvent, TooMuch>)
       const exit = yield* Effect.exit(make)
       expect(exit).toMatchObject({ _tag: "Failure" })
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(

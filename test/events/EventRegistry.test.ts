@@ -88,7 +88,7 @@ describe("EventRegistry construction", () => {
   it("make throws the same problems as a typed error, naming every one", () => {
     const gap = EventType.make("Gap", { version: 2, schema: V1 })
     expect(() => EventRegistry.make(gap, gap)).toThrow(EventRegistry.InvalidEventRegistry)
-    expect(() => EventRegistry.make(gap, gap)).toThrow(/Invalid event registry:\n  - "Gap": no upcaster from version 1.*\n  - "Gap" is declared twice/)
+    expect(() => EventRegistry.make(gap, gap)).toThrow(/Invalid event registry:\n {2}- "Gap": no upcaster from version 1.*\n {2}- "Gap" is declared twice/)
   })
 })
 

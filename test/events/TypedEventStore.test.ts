@@ -58,7 +58,7 @@ for (const backend of backends("typed")) {
         Effect.gen(function*() {
           const store = yield* EventStore
           const category = uniqueCategory("Order")
-          yield* store.append(`${category}-1`, [history[0]!, { eventType: "OrderAudited", data: {} }, ...history.slice(1)])
+          yield* store.append(`${category}-1`, [...history.slice(0, 1), { eventType: "OrderAudited", data: {} }, ...history.slice(1)])
           const orders = yield* TypedEventStore.make(OrderEvents, { unknownEvents: "skip" })
           const live = yield* collect(orders.subscribe({ filter: { categories: [category] } }).pipe(Stream.take(current.length)))
           expect(dataOf(live)).toEqual(current)

@@ -111,7 +111,13 @@ const roles = (pair: ReadonlyArray<Workers.Worker>, timeout: Duration.DurationIn
       : Effect.succeed(inState("ACTIVE") !== undefined && inState("STANDBY") !== undefined)
   })
   return waitUntil(settled, timeout, `one worker is active and the other stands by`).pipe(
-    Effect.map(() => [inState("ACTIVE")!, inState("STANDBY")!] as const),
+    Effect.flatMap(() => {
+      const active = inState("ACTIVE")
+      const standby = inState("STANDBY")
+      return active !== undefined && standby !== undefined
+        ? Effect.succeed([active, standby] as const)
+        : Effect.fail(new Error("the roles changed while they were read"))
+    }),
     Effect.mapError((error) => new Error(`${error.message}\n${pair.map((worker) => worker.describe()).join("\n")}`))
   )
 }
@@ -125,7 +131,7 @@ const expectOneRunnerAtATime = (schema: string, workers: ReadonlyArray<Workers.W
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ readonly worker: string }>`
       SELECT d.worker FROM ${sql(`${schema}.deliveries`)} d ORDER BY d.position`
-    const handovers = rows.filter((row, i) => i > 0 && rows[i - 1]!.worker !== row.worker).length
+    const handovers = rows.filter((row, i) => i > 0 && rows[i - 1]?.worker !== row.worker).length
     const activations = workers.reduce((sum, worker) => sum + worker.activations, 0)
     expect(handovers).toBeLessThan(activations)
   })

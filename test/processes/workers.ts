@@ -48,8 +48,10 @@ export class Worker {
 
   constructor(readonly name: string, private readonly child: ChildProcess) {
     running.add(child)
-    readline.createInterface({ input: child.stdout! }).on("line", (line) => this.onLine(line))
-    child.stderr!.on("data", (chunk: Buffer) => {
+    const { stderr, stdout } = child
+    if (stdout === null || stderr === null) throw new Error(`worker ${name}: spawn it with stdout and stderr piped`)
+    readline.createInterface({ input: stdout }).on("line", (line) => this.onLine(line))
+    stderr.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-4000)
     })
     child.on("exit", (code, signal) => {
@@ -76,9 +78,9 @@ export class Worker {
   }
 
   private onLine(line: string): void {
-    const handled = handleLine.exec(line)
-    if (handled) {
-      this.lastHandled = BigInt(handled[1]!)
+    const handled = handleLine.exec(line)?.[1]
+    if (handled !== undefined) {
+      this.lastHandled = BigInt(handled)
       return
     }
     this.lines.push(line)

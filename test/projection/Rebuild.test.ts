@@ -28,7 +28,7 @@ const backends = [
     name: "PGlite",
     available: true,
     schema: uniqueSchema("rebuild"),
-    layer: function(this: { readonly schema: string }) {
+    layer(this: { readonly schema: string }) {
       return servicesIn(this.schema).pipe(
         Layer.provideMerge(PostgresEventStore.layer({ schema: this.schema })),
         Layer.provideMerge(pglite.layer)
@@ -39,7 +39,7 @@ const backends = [
     name: "PostgreSQL",
     available: serverAvailable,
     schema: uniqueSchema("rebuild"),
-    layer: function(this: { readonly schema: string }) {
+    layer(this: { readonly schema: string }) {
       return servicesIn(this.schema).pipe(Layer.provideMerge(storeLayer(this.schema, 8)))
     }
   }
