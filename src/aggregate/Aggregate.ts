@@ -6,15 +6,50 @@
  * (`effect-event-store/testing`) checks it with Given/When/Then and property
  * tests.
  *
+ * @example
  * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Aggregate, EventRegistry, EventType } from "effect-event-store"
+ *
+ * const MoneyDeposited = EventType.make("MoneyDeposited", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const MoneyWithdrawn = EventType.make("MoneyWithdrawn", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const BankEvents = EventRegistry.make(MoneyDeposited, MoneyWithdrawn)
+ * type BankEvent = EventRegistry.Event<typeof BankEvents>
+ *
+ * const Amount = Schema.Int.pipe(Schema.positive())
+ * const Deposit = Schema.TaggedStruct("Deposit", { amount: Amount })
+ * const Withdraw = Schema.TaggedStruct("Withdraw", { amount: Amount })
+ * const BankCommand = Schema.Union(Deposit, Withdraw)
+ *
+ * class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
+ *   balance: Schema.Int
+ * }) {}
+ *
+ * const decide = (
+ *   command: typeof BankCommand.Type,
+ *   state: { readonly balance: number }
+ * ): Effect.Effect<ReadonlyArray<BankEvent>, InsufficientFunds> =>
+ *   command._tag === "Deposit"
+ *     ? Effect.succeed([MoneyDeposited.make({ amount: command.amount })])
+ *     : command.amount > state.balance
+ *     ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+ *     : Effect.succeed([MoneyWithdrawn.make({ amount: command.amount })])
+ *
  * const BankAccount = Aggregate.make({
  *   name: "BankAccount",
  *   events: BankEvents,
  *   initialState: { balance: 0 },
- *   evolve: (state, event) => …,
- *   decide: (command: BankCommand, state) => …, // Effect<ReadonlyArray<BankEvent>, BankError>
- *   snapshot: { schema: AccountState, schemaVersion: 1, every: 50 }
+ *   evolve: (state, event) =>
+ *     event.type === "MoneyDeposited"
+ *       ? { balance: state.balance + event.data.amount }
+ *       : { balance: state.balance - event.data.amount },
+ *   decide,
+ *   // A snapshot every 50 events; a new schemaVersion when the state's shape or `evolve` changes.
+ *   snapshot: { schema: Schema.Struct({ balance: Schema.Int }), schemaVersion: 1, every: 50 }
  * })
+ *
+ * const events = [MoneyDeposited.make({ amount: 100 }), MoneyWithdrawn.make({ amount: 30 })]
+ * assert.deepStrictEqual(Aggregate.fold(BankAccount, events), { balance: 70 })
  * ```
  *
  * @since 0.1.0

@@ -11,13 +11,57 @@
  * metadata hides, or a soft delete removed, are not part of it, and a snapshot
  * is used only while it summarises exactly the events the stream still shows.
  *
+ * @example
  * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Aggregate, CommandHandler, EventRegistry, EventType } from "effect-event-store"
+ * import { MemoryEventStore } from "effect-event-store/memory"
+ *
+ * const MoneyDeposited = EventType.make("MoneyDeposited", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const MoneyWithdrawn = EventType.make("MoneyWithdrawn", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const BankEvents = EventRegistry.make(MoneyDeposited, MoneyWithdrawn)
+ * type BankEvent = EventRegistry.Event<typeof BankEvents>
+ *
+ * const Amount = Schema.Int.pipe(Schema.positive())
+ * const Deposit = Schema.TaggedStruct("Deposit", { amount: Amount })
+ * const Withdraw = Schema.TaggedStruct("Withdraw", { amount: Amount })
+ * const BankCommand = Schema.Union(Deposit, Withdraw)
+ *
+ * class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
+ *   balance: Schema.Int
+ * }) {}
+ *
+ * const decide = (
+ *   command: typeof BankCommand.Type,
+ *   state: { readonly balance: number }
+ * ): Effect.Effect<ReadonlyArray<BankEvent>, InsufficientFunds> =>
+ *   command._tag === "Deposit"
+ *     ? Effect.succeed([MoneyDeposited.make({ amount: command.amount })])
+ *     : command.amount > state.balance
+ *     ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+ *     : Effect.succeed([MoneyWithdrawn.make({ amount: command.amount })])
+ *
+ * const BankAccount = Aggregate.make({
+ *   name: "BankAccount",
+ *   events: BankEvents,
+ *   initialState: { balance: 0 },
+ *   evolve: (state, event) =>
+ *     event.type === "MoneyDeposited"
+ *       ? { balance: state.balance + event.data.amount }
+ *       : { balance: state.balance - event.data.amount },
+ *   decide
+ * })
+ *
  * const program = Effect.gen(function*() {
  *   const accounts = yield* CommandHandler.make(BankAccount)
- *   const { state, version } = yield* accounts.handle("Account-1", Deposit.make({ amount: 100 }), {
- *     correlationId: "req-42"
- *   })
+ *   yield* accounts.handle("Account-1", Deposit.make({ amount: 100 }), { correlationId: "req-42" })
+ *   const { state, version } = yield* accounts.handle("Account-1", Withdraw.make({ amount: 30 }))
+ *   return { state, version }
  * })
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(MemoryEventStore.layer()))).then((result) =>
+ *   assert.deepStrictEqual(result, { state: { balance: 70 }, version: 2 })
+ * )
  * ```
  *
  * @since 0.1.0

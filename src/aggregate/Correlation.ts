@@ -5,10 +5,17 @@
  * read them from the fiber, and ids given to a command directly take
  * precedence.
  *
+ * @example
  * ```ts
- * handler.handle("Account-1", deposit).pipe(
- *   Correlation.withCorrelation({ correlationId: request.id, causationId: message.id })
+ * import { Effect } from "effect"
+ * import { Correlation } from "effect-event-store"
+ *
+ * // Around a handler: `accounts.handle("Account-1", deposit).pipe(Correlation.withCorrelation(…))`
+ * const program = Correlation.current.pipe(
+ *   Correlation.withCorrelation({ correlationId: "request-7", causationId: "message-3" })
  * )
+ *
+ * assert.deepStrictEqual(Effect.runSync(program), { correlationId: "request-7", causationId: "message-3" })
  * ```
  *
  * @since 0.1.0

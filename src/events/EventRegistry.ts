@@ -6,9 +6,20 @@
  * subscriptions, projections — goes through `decode`, so none can forget to
  * upcast.
  *
+ * @example
  * ```ts
- * const BankEvents = EventRegistry.make(AccountOpened, MoneyDeposited, MoneyWithdrawn)
+ * import { Schema } from "effect"
+ * import { EventRegistry, EventType } from "effect-event-store"
+ *
+ * const AccountOpened = EventType.make("AccountOpened", { schema: Schema.Struct({ owner: Schema.String }) })
+ * const MoneyDeposited = EventType.make("MoneyDeposited", { schema: Schema.Struct({ amount: Schema.Int }) })
+ *
+ * const BankEvents = EventRegistry.make(AccountOpened, MoneyDeposited)
+ * // { type: "AccountOpened", data: { owner: string } } | { type: "MoneyDeposited", data: { amount: number } }
  * type BankEvent = EventRegistry.Event<typeof BankEvents>
+ *
+ * const deposited: BankEvent = MoneyDeposited.make({ amount: 100 })
+ * assert.deepStrictEqual(BankEvents.names, ["AccountOpened", "MoneyDeposited"])
  * ```
  *
  * @since 0.1.0

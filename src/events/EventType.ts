@@ -3,21 +3,30 @@
  * `Schema`, and the explicit chain of upcasters that turns the data stored at
  * every older version into the next version, up to the current one.
  *
+ * Event types are gathered in an `EventRegistry`, which checks every chain
+ * when it is built.
+ *
+ * @example
  * ```ts
+ * import { Schema } from "effect"
+ * import { EventType } from "effect-event-store"
+ *
  * const AccountOpenedV1 = Schema.Struct({ owner: Schema.String })
+ * const AccountOpenedV2 = Schema.Struct({ owner: Schema.String, currency: Schema.String })
  *
  * const AccountOpened = EventType.make("AccountOpened", {
  *   version: 2,
- *   schema: Schema.Struct({ owner: Schema.String, currency: Schema.String }),
+ *   schema: AccountOpenedV2,
  *   upcasters: {
- *     // version 1 → version 2
- *     1: EventType.upcast(AccountOpenedV1, (v1) => ({ ...v1, currency: "EUR" }))
+ *     // version 1 → version 2, to the next version's stored form
+ *     1: EventType.upcast(AccountOpenedV1, (v1): typeof AccountOpenedV2.Encoded => ({ ...v1, currency: "EUR" }))
  *   }
  * })
- * ```
  *
- * Event types are gathered in an `EventRegistry`, which checks every chain
- * when it is built.
+ * // Events are always made (and appended) in the current version's shape.
+ * const opened = AccountOpened.make({ owner: "Ada", currency: "GBP" })
+ * assert.deepStrictEqual(opened, { type: "AccountOpened", data: { owner: "Ada", currency: "GBP" } })
+ * ```
  *
  * @since 0.1.0
  */

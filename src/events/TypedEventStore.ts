@@ -6,12 +6,25 @@
  * (`EventRegistry.decode`), so code only ever sees the current shape. Built
  * on the `EventStore` service alone, so it works on every backend.
  *
+ * @example
  * ```ts
+ * import { Chunk, Effect, Schema, Stream } from "effect"
+ * import { EventRegistry, EventType, TypedEventStore } from "effect-event-store"
+ * import { MemoryEventStore } from "effect-event-store/memory"
+ *
+ * const MoneyDeposited = EventType.make("MoneyDeposited", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const BankEvents = EventRegistry.make(MoneyDeposited)
+ *
  * const program = Effect.gen(function*() {
  *   const bank = yield* TypedEventStore.make(BankEvents)
  *   yield* bank.append("Account-1", [MoneyDeposited.make({ amount: 100 })])
  *   const events = yield* Stream.runCollect(bank.readStream("Account-1"))
+ *   return Chunk.toReadonlyArray(events).map((event) => event.data.amount)
  * })
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(MemoryEventStore.layer()))).then((amounts) =>
+ *   assert.deepStrictEqual(amounts, [100])
+ * )
  * ```
  *
  * @since 0.1.0

@@ -7,6 +7,24 @@
  *
  * @since 0.1.0
  */
+
+/**
+ * The event store in memory, with the semantics of the PostgreSQL backend.
+ *
+ * @since 0.1.0
+ */
 export * as MemoryEventStore from "./MemoryEventStore.js"
+
+/**
+ * Checkpoints and parked events in memory.
+ *
+ * @since 0.1.0
+ */
 export * as MemoryCheckpointStore from "./MemoryCheckpointStore.js"
+
+/**
+ * The snapshot store in memory.
+ *
+ * @since 0.1.0
+ */
 export * as MemorySnapshotStore from "./MemorySnapshotStore.js"

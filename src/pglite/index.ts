@@ -4,5 +4,17 @@
  *
  * @since 0.1.0
  */
+
+/**
+ * An `@effect/sql` client for embedded PostgreSQL (PGlite).
+ *
+ * @since 0.1.0
+ */
 export * as PgliteClient from "./PgliteClient.js"
+
+/**
+ * The event store on an embedded PostgreSQL (PGlite).
+ *
+ * @since 0.1.0
+ */
 export * as PgliteEventStore from "./PgliteEventStore.js"

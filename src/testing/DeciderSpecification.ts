@@ -5,20 +5,64 @@
  * command goes to `decide`.
  *
  * A specification is an `Effect` for `@effect/vitest` and, when `decide`
- * needs no services, also a promise for plain vitest:
- *
- * ```ts
- * const given = DeciderSpecification.make(BankAccount).given
- *
- * it("a deposit is credited", () =>                        // plain vitest
- *   given([opened]).when(deposit(100)).then([deposited(100)]))
- *
- * it.effect("an overdraft is refused", () =>              // @effect/vitest
- *   given([opened]).when(withdraw(1)).thenFails(new InsufficientFunds({ balance: 0, amount: 1 })))
- * ```
+ * needs no services, also a promise for plain vitest.
  *
  * Decided events are compared by their encoded form (what the store would
  * hold), and each must encode with its current schema.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Aggregate, EventRegistry, EventType } from "effect-event-store"
+ * import { DeciderSpecification } from "effect-event-store/testing"
+ *
+ * const MoneyDeposited = EventType.make("MoneyDeposited", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const MoneyWithdrawn = EventType.make("MoneyWithdrawn", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const BankEvents = EventRegistry.make(MoneyDeposited, MoneyWithdrawn)
+ * type BankEvent = EventRegistry.Event<typeof BankEvents>
+ *
+ * const Amount = Schema.Int.pipe(Schema.positive())
+ * const Deposit = Schema.TaggedStruct("Deposit", { amount: Amount })
+ * const Withdraw = Schema.TaggedStruct("Withdraw", { amount: Amount })
+ * const BankCommand = Schema.Union(Deposit, Withdraw)
+ *
+ * class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
+ *   balance: Schema.Int
+ * }) {}
+ *
+ * const decide = (
+ *   command: typeof BankCommand.Type,
+ *   state: { readonly balance: number }
+ * ): Effect.Effect<ReadonlyArray<BankEvent>, InsufficientFunds> =>
+ *   command._tag === "Deposit"
+ *     ? Effect.succeed([MoneyDeposited.make({ amount: command.amount })])
+ *     : command.amount > state.balance
+ *     ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+ *     : Effect.succeed([MoneyWithdrawn.make({ amount: command.amount })])
+ *
+ * const BankAccount = Aggregate.make({
+ *   name: "BankAccount",
+ *   events: BankEvents,
+ *   initialState: { balance: 0 },
+ *   evolve: (state, event) =>
+ *     event.type === "MoneyDeposited"
+ *       ? { balance: state.balance + event.data.amount }
+ *       : { balance: state.balance - event.data.amount },
+ *   decide
+ * })
+ *
+ * const given = DeciderSpecification.make(BankAccount).given
+ *
+ * // it("a deposit is credited", () => …) in plain vitest, it.effect in @effect/vitest
+ * const credited = given([MoneyDeposited.make({ amount: 50 })])
+ *   .when(Deposit.make({ amount: 100 }))
+ *   .then([MoneyDeposited.make({ amount: 100 })])
+ *
+ * // it("an overdraft is refused", () => …)
+ * const refused = given([]).when(Withdraw.make({ amount: 1 })).thenFails(new InsufficientFunds({ balance: 0 }))
+ *
+ * Promise.all([credited, refused])
+ * ```
  *
  * @since 0.1.0
  */
@@ -41,7 +85,15 @@ import { type Runnable, runnable } from "./internal/runnable.js"
  * @category errors
  */
 export class SpecificationError extends Error {
+  /**
+   * @since 0.1.0
+   */
   override readonly name = "SpecificationError"
+  /**
+   * Whether a test runner should show a diff of `actual` and `expected`.
+   *
+   * @since 0.1.0
+   */
   readonly showDiff: boolean
   constructor(message: string, readonly actual?: unknown, readonly expected?: unknown) {
     super(message)

@@ -9,15 +9,57 @@
  * - `roundTrip`: every event type encodes to JSON and decodes back to an
  *   equivalent value.
  *
- * ```ts
- * it("no sequence of commands overdraws an account", () =>
- *   Properties.invariant(BankAccount, {
- *     commands: BankCommand, // a Schema (via Arbitrary.make) or a FastCheck arbitrary
- *     invariant: (state) => state.balance >= 0
- *   }))
- * ```
- *
  * Like specifications, these are `Effect`s that plain vitest can also await.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Aggregate, EventRegistry, EventType } from "effect-event-store"
+ * import { Properties } from "effect-event-store/testing"
+ *
+ * const MoneyDeposited = EventType.make("MoneyDeposited", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const MoneyWithdrawn = EventType.make("MoneyWithdrawn", { schema: Schema.Struct({ amount: Schema.Int }) })
+ * const BankEvents = EventRegistry.make(MoneyDeposited, MoneyWithdrawn)
+ * type BankEvent = EventRegistry.Event<typeof BankEvents>
+ *
+ * const Amount = Schema.Int.pipe(Schema.positive())
+ * const Deposit = Schema.TaggedStruct("Deposit", { amount: Amount })
+ * const Withdraw = Schema.TaggedStruct("Withdraw", { amount: Amount })
+ * const BankCommand = Schema.Union(Deposit, Withdraw)
+ *
+ * class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
+ *   balance: Schema.Int
+ * }) {}
+ *
+ * const decide = (
+ *   command: typeof BankCommand.Type,
+ *   state: { readonly balance: number }
+ * ): Effect.Effect<ReadonlyArray<BankEvent>, InsufficientFunds> =>
+ *   command._tag === "Deposit"
+ *     ? Effect.succeed([MoneyDeposited.make({ amount: command.amount })])
+ *     : command.amount > state.balance
+ *     ? Effect.fail(new InsufficientFunds({ balance: state.balance }))
+ *     : Effect.succeed([MoneyWithdrawn.make({ amount: command.amount })])
+ *
+ * const BankAccount = Aggregate.make({
+ *   name: "BankAccount",
+ *   events: BankEvents,
+ *   initialState: { balance: 0 },
+ *   evolve: (state, event) =>
+ *     event.type === "MoneyDeposited"
+ *       ? { balance: state.balance + event.data.amount }
+ *       : { balance: state.balance - event.data.amount },
+ *   decide
+ * })
+ *
+ * // it("no sequence of commands overdraws an account", () => …)
+ * const noOverdraft = Properties.invariant(BankAccount, {
+ *   commands: BankCommand, // a Schema (through Arbitrary.make) or a FastCheck arbitrary
+ *   invariant: (state) => state.balance >= 0
+ * })
+ *
+ * Effect.runPromise(noOverdraft)
+ * ```
  *
  * @since 0.1.0
  */
@@ -88,6 +130,9 @@ export interface InvariantOptions<S, C, E extends EventType.Event, Err> {
  * @category errors
  */
 export class InvariantViolation<S = unknown, C = unknown> extends Error {
+  /**
+   * @since 0.1.0
+   */
   override readonly name = "InvariantViolation"
   constructor(
     readonly details: {

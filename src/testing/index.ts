@@ -4,5 +4,17 @@
  *
  * @since 0.1.0
  */
+
+/**
+ * Given/When/Then specifications for aggregates.
+ *
+ * @since 0.1.0
+ */
 export * as DeciderSpecification from "./DeciderSpecification.js"
+
+/**
+ * Property tests for event-sourced code, on fast-check.
+ *
+ * @since 0.1.0
+ */
 export * as Properties from "./Properties.js"
