@@ -119,7 +119,9 @@ export const logTail = (schema: string, events: number): Promise<LogTail> =>
       [events]
     )
     const row = rows[0]
-    if (row?.after === null || row?.after === undefined) throw new Error(`The log in ${schema} holds fewer than ${events + 1} events`)
+    if (row?.after === null || row?.after === undefined) {
+      throw new Error(`The log in ${schema} holds fewer than ${events + 1} events`)
+    }
     return { after: BigInt(row.after), head: BigInt(row.head), events }
   })
 

@@ -20,4 +20,5 @@ export const sampleEvent: BenchEvent = {
 }
 
 /** `count` copies of the sample event: the workloads append the same data again and again. */
-export const sampleEvents = (count: number): ReadonlyArray<BenchEvent> => Array.from({ length: count }, () => sampleEvent)
+export const sampleEvents = (count: number): ReadonlyArray<BenchEvent> =>
+  Array.from({ length: count }, () => sampleEvent)

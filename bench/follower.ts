@@ -19,7 +19,11 @@ if (id === undefined || !isContenderId(id) || namespace === undefined) {
 /** Both pools' connections: the store's sequence poller beside its reads. */
 const poolSize = 2
 
-let current: { readonly session: Session; readonly following: Following; readonly deliveries: ReturnType<typeof makeDeliveries> } | undefined
+let current: {
+  readonly session: Session
+  readonly following: Following
+  readonly deliveries: ReturnType<typeof makeDeliveries>
+} | undefined
 
 const stop = async () => {
   const open = current

@@ -7,7 +7,9 @@ import type { ChildProcess } from "node:child_process"
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
 
-export type Requester<Req extends { readonly requestId: number }, Rep> = (request: DistributiveOmit<Req, "requestId">) => Promise<Rep>
+export type Requester<Req extends { readonly requestId: number }, Rep> = (
+  request: DistributiveOmit<Req, "requestId">
+) => Promise<Rep>
 
 /** Sends requests to `child`; a reply that fails `isReply` is ignored, and the child's exit fails what is pending. */
 export const requester = <Req extends { readonly requestId: number }, Rep extends { readonly requestId: number }>(
@@ -46,7 +48,10 @@ export const serve = <Req extends { readonly requestId: number }, Rep>(
   const send = (reply: Rep) => process.send?.(reply)
   process.on("message", (message: unknown) => {
     if (!isRequest(message)) return
-    handle(message).then(send, (error: unknown) =>
-      send(failed(message.requestId, error instanceof Error ? error.stack ?? error.message : String(error))))
+    handle(message).then(
+      send,
+      (error: unknown) =>
+        send(failed(message.requestId, error instanceof Error ? error.stack ?? error.message : String(error)))
+    )
   })
 }

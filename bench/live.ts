@@ -80,7 +80,10 @@ export interface FollowerProcess {
 
 const followerPath = new URL("./follower.ts", import.meta.url).pathname
 
-const expectReply = <T extends FollowerReply["type"]>(reply: FollowerReply, type: T): Extract<FollowerReply, { type: T }> => {
+const expectReply = <T extends FollowerReply["type"]>(
+  reply: FollowerReply,
+  type: T
+): Extract<FollowerReply, { type: T }> => {
   if (reply.type === type) return reply as Extract<FollowerReply, { type: T }>
   throw new Error(`Follower: ${reply.type === "failed" ? reply.message : `unexpected ${reply.type}`}`)
 }
@@ -90,7 +93,10 @@ export const followerProcess = (contender: ContenderId, namespace: string): Foll
   const start = () => {
     // The worker's own flags: tsx, and --cpu-prof when profiling.
     const spawned = fork(followerPath, [contender, namespace], { execArgv: process.execArgv })
-    return { process: spawned, request: requester<FollowerRequest, FollowerReply>(spawned, isFollowerReply, `${contender} follower`) }
+    return {
+      process: spawned,
+      request: requester<FollowerRequest, FollowerReply>(spawned, isFollowerReply, `${contender} follower`)
+    }
   }
   return {
     follow: async (config) => {
@@ -133,7 +139,10 @@ export const run = async (
   if (rate === undefined || !(rate > 0)) throw new Error(`${workload.id}: no pace for the appends`)
   const follower = workload.placement === "same-process" ? await followHere(session) : await followers.follow(config)
   try {
-    const writers = Array.from({ length: workload.writers }, (_, writer) => ({ streamId: `Live-${tag}-${writer}`, version: 0 }))
+    const writers = Array.from(
+      { length: workload.writers },
+      (_, writer) => ({ streamId: `Live-${tag}-${writer}`, version: 0 })
+    )
     const appendOne = async (writer: { readonly streamId: string; version: number }) => {
       const event = { ...sampleEvent, id: randomUUID() }
       await session.append(writer.streamId, [event], writer.version)
@@ -178,7 +187,9 @@ export const run = async (
         targetPerSecond: rate,
         clockSkewMs: follower.clockSkewMs,
         undelivered: appends.length - latencies.length,
-        subscriberCpuUsPerOp: follower.pid === undefined ? null : (measured.helperCpuMs * 1000) / Math.max(appends.length, 1)
+        subscriberCpuUsPerOp: follower.pid === undefined
+          ? null
+          : (measured.helperCpuMs * 1000) / Math.max(appends.length, 1)
       }
     })
   } finally {

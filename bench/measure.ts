@@ -54,7 +54,9 @@ export const measure = async <A>(f: () => Promise<A>, helpers: ReadonlyArray<num
 
 /** The nearest-rank percentile of sorted values. */
 const percentile = (sorted: ReadonlyArray<number>, q: number): number | null =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? null
+  sorted.length === 0
+    ? null
+    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? null
 
 export interface Counts {
   /** Appends, whole reads, or events delivered or applied. */

@@ -28,13 +28,33 @@ export interface PlannedWorkload {
   readonly figures: ReadonlyArray<FigureSpec>
 }
 
-const appendsPerSecond: FigureSpec = { figure: "operationsPerSecond", label: "appends/s", higherIsBetter: true, comparable: true }
+const appendsPerSecond: FigureSpec = {
+  figure: "operationsPerSecond",
+  label: "appends/s",
+  higherIsBetter: true,
+  comparable: true
+}
 /** The pace the live workloads' appends reached: the same target for every contender, so no ratio. */
-const paceReached: FigureSpec = { figure: "operationsPerSecond", label: "appends/s reached", higherIsBetter: true, comparable: false }
-const eventsPerSecond: FigureSpec = { figure: "eventsPerSecond", label: "events/s", higherIsBetter: true, comparable: true }
+const paceReached: FigureSpec = {
+  figure: "operationsPerSecond",
+  label: "appends/s reached",
+  higherIsBetter: true,
+  comparable: false
+}
+const eventsPerSecond: FigureSpec = {
+  figure: "eventsPerSecond",
+  label: "events/s",
+  higherIsBetter: true,
+  comparable: true
+}
 const p50: FigureSpec = { figure: "p50Ms", label: "p50 ms", higherIsBetter: false, comparable: true }
 const p99: FigureSpec = { figure: "p99Ms", label: "p99 ms", higherIsBetter: false, comparable: true }
-const megabytes = (figure: Figure, label: string): FigureSpec => ({ figure, label, higherIsBetter: false, comparable: false })
+const megabytes = (figure: Figure, label: string): FigureSpec => ({
+  figure,
+  label,
+  higherIsBetter: false,
+  comparable: false
+})
 
 export const plan = (config: Config): ReadonlyArray<PlannedWorkload> => {
   const seconds = config.appendSeconds
@@ -51,7 +71,14 @@ export const plan = (config: Config): ReadonlyArray<PlannedWorkload> => {
     figures: [p50, p99, paceReached]
   })
   const appendOne = (concurrency: number): PlannedWorkload => ({
-    workload: { kind: "append", id: `append-1-c${concurrency}`, concurrency, eventsPerAppend: 1, target: "own", seconds },
+    workload: {
+      kind: "append",
+      id: `append-1-c${concurrency}`,
+      concurrency,
+      eventsPerAppend: 1,
+      target: "own",
+      seconds
+    },
     label: `append 1 event, expected version, concurrency ${concurrency}`,
     figures: [appendsPerSecond, p50, p99]
   })
@@ -75,7 +102,12 @@ export const plan = (config: Config): ReadonlyArray<PlannedWorkload> => {
       figures: [appendsPerSecond, p99]
     },
     {
-      workload: { kind: "readStream", id: "read-stream", events: config.readStreamEvents, repeats: config.readStreamRepeats },
+      workload: {
+        kind: "readStream",
+        id: "read-stream",
+        events: config.readStreamEvents,
+        repeats: config.readStreamRepeats
+      },
       label: `read one stream of ${config.readStreamEvents.toLocaleString("en")} events`,
       figures: [eventsPerSecond]
     },
@@ -97,7 +129,12 @@ export const plan = (config: Config): ReadonlyArray<PlannedWorkload> => {
     live("other-process", `in another process (${config.pollIntervalMs} ms poll)`),
     live("same-process", "in the appending process"),
     {
-      workload: { kind: "projection", id: "projection", events: config.projectionEvents, batchSize: config.projectionBatchSize },
+      workload: {
+        kind: "projection",
+        id: "projection",
+        events: config.projectionEvents,
+        batchSize: config.projectionBatchSize
+      },
       label: `projection catch-up, ${config.projectionEvents.toLocaleString("en")} events into a SQL table`,
       figures: [eventsPerSecond]
     }

@@ -85,13 +85,19 @@ for (const node of profile.nodes) {
 const print = (title: string, entries: Map<string, number>, count: number) => {
   console.log(`\n${title}`)
   for (const [name, micros] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, count)) {
-    console.log(`${((100 * micros) / total).toFixed(1).padStart(5)}%  ${(micros / 1000).toFixed(0).padStart(7)} ms  ${name}`)
+    console.log(
+      `${((100 * micros) / total).toFixed(1).padStart(5)}%  ${(micros / 1000).toFixed(0).padStart(7)} ms  ${name}`
+    )
   }
 }
 
 console.log(`${file}: ${(total / 1e6).toFixed(1)} s of samples`)
 print("Self time by package or folder", byArea, 20)
 print("Hottest functions (self time)", byFunction, top)
-print("Functions by total time (self and callees), in the project and its SQL/driver packages", new Map(
-  [...inclusive].filter(([name]) => /\b(src|bench)\/|@effect\/sql|pg\/lib|pg-pool|emmett|dumbo/.test(name))
-), top)
+print(
+  "Functions by total time (self and callees), in the project and its SQL/driver packages",
+  new Map(
+    [...inclusive].filter(([name]) => /\b(src|bench)\/|@effect\/sql|pg\/lib|pg-pool|emmett|dumbo/.test(name))
+  ),
+  top
+)

@@ -132,7 +132,12 @@ export type Request =
   | { readonly type: "dispose"; readonly requestId: number }
 
 export type Reply =
-  | { readonly type: "prepared"; readonly requestId: number; readonly info: ContenderInfo; readonly seedSeconds: number }
+  | {
+    readonly type: "prepared"
+    readonly requestId: number
+    readonly info: ContenderInfo
+    readonly seedSeconds: number
+  }
   | {
     readonly type: "result"
     readonly requestId: number
@@ -161,7 +166,12 @@ export type FollowerRequest =
   /** Open a session and follow the log from its head; reply once following. */
   | { readonly type: "follow"; readonly requestId: number; readonly config: Config }
   /** The delivery time of each event, once all are delivered or `timeoutMs` has passed (null: not delivered). */
-  | { readonly type: "await"; readonly requestId: number; readonly eventIds: ReadonlyArray<string>; readonly timeoutMs: number }
+  | {
+    readonly type: "await"
+    readonly requestId: number
+    readonly eventIds: ReadonlyArray<string>
+    readonly timeoutMs: number
+  }
   /** Stop following and close the session. */
   | { readonly type: "stop"; readonly requestId: number }
   /** The follower's clock, to estimate the skew between the two processes. */
@@ -181,4 +191,3 @@ export const isFollowerRequest = (value: unknown): value is FollowerRequest =>
 export const isFollowerReply = (value: unknown): value is FollowerReply =>
   isRecord(value) && typeof value.requestId === "number" &&
   ["following", "delivered", "stopped", "clock", "failed"].includes(String(value.type))
-

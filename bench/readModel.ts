@@ -14,6 +14,7 @@ export const upsertText = (table: string): string =>
    ON CONFLICT (stream_id) DO UPDATE SET events = t.events + 1, last_position = EXCLUDED.last_position`
 
 /** The number of events the table has applied. */
-export const appliedEventsText = (table: string): string => `SELECT coalesce(sum(events), 0)::text AS events FROM ${table}`
+export const appliedEventsText = (table: string): string =>
+  `SELECT coalesce(sum(events), 0)::text AS events FROM ${table}`
 
 export const dropTableText = (table: string): string => `DROP TABLE IF EXISTS ${table}`

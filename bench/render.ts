@@ -8,8 +8,8 @@ import * as fs from "node:fs"
 import { parseArgs } from "node:util"
 import { configs } from "./config.js"
 import { plan } from "./plan.js"
-import { type BenchResults, type ContenderOutcome, renderMarkdownReport, renderTerminal } from "./report.js"
 import type { ContenderId, Workload } from "./protocol.js"
+import { type BenchResults, type ContenderOutcome, renderMarkdownReport, renderTerminal } from "./report.js"
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

@@ -40,10 +40,14 @@ export interface BenchResults {
 }
 
 const medianOf = (outcome: ContenderOutcome | undefined, spec: FigureSpec): number | null =>
-  outcome === undefined || outcome.skipped !== undefined ? null : median(outcome.runs.map((run) => figureOf(run, spec.figure)))
+  outcome === undefined || outcome.skipped !== undefined
+    ? null
+    : median(outcome.runs.map((run) => figureOf(run, spec.figure)))
 
-const medianCpu = (outcome: ContenderOutcome | undefined, side: "clientCpuUsPerOp" | "serverCpuUsPerOp" | "otherCpuPercent") =>
-  outcome === undefined || outcome.skipped !== undefined ? null : median(outcome.runs.map((run) => run[side]))
+const medianCpu = (
+  outcome: ContenderOutcome | undefined,
+  side: "clientCpuUsPerOp" | "serverCpuUsPerOp" | "otherCpuPercent"
+) => outcome === undefined || outcome.skipped !== undefined ? null : median(outcome.runs.map((run) => run[side]))
 
 /** The figures as JSON: every run, and the medians and ratios the tables show. */
 export const summarize = (results: BenchResults) => ({
@@ -54,7 +58,8 @@ export const summarize = (results: BenchResults) => ({
     workload: planned.workload,
     figures: planned.figures.map((spec) => {
       const medians = Object.fromEntries(contenderOrder.map((id) => [id, medianOf(outcomes[id], spec)]))
-      const ratio = (a: number | null | undefined, b: number | null | undefined) => spec.comparable ? ratioOf(a, b) : null
+      const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+        spec.comparable ? ratioOf(a, b) : null
       return {
         figure: spec.figure,
         label: spec.label,
@@ -134,7 +139,8 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         const marker = note === undefined ? "" : ` [${note}]`
         return outcomes[id]?.skipped === undefined ? `${formatNumber(medians[i] ?? null)}${marker}` : `n/a${marker}`
       })
-      const ratio = (a: number | null | undefined, b: number | null | undefined) => spec.comparable ? ratioOf(a, b) : null
+      const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+        spec.comparable ? ratioOf(a, b) : null
       rows.push([
         index === 0 ? planned.label : "",
         `${spec.label}${spec.higherIsBetter ? "" : " ↓"}`,
@@ -158,7 +164,15 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         ...(withCandidate ? ["candidate ÷ store"] : [])
       ],
       rows,
-      numeric: [false, false, ...present.map(() => true), true, ...(withBatched ? [true] : []), true, ...(withCandidate ? [true] : [])]
+      numeric: [
+        false,
+        false,
+        ...present.map(() => true),
+        true,
+        ...(withBatched ? [true] : []),
+        true,
+        ...(withCandidate ? [true] : [])
+      ]
     },
     notes
   }
@@ -209,7 +223,11 @@ const footer = (results: BenchResults, notes: ReadonlyArray<string>): ReadonlyAr
   ...notes.map((note, index) => `[${index + 1}] ${note}`),
   ...Object.entries(results.notRun).map(([name, reason]) => `Not run: ${name}: ${reason}`),
   `Medians of ${results.config.runs} runs (memory: ${results.config.memoryRuns}` +
-  `${results.workloads.some(({ planned }) => planned.workload.kind === "projection") ? `, projection: ${results.config.projectionRuns}` : ""}); ` +
+  `${
+    results.workloads.some(({ planned }) => planned.workload.kind === "projection")
+      ? `, projection: ${results.config.projectionRuns}`
+      : ""
+  }); ` +
   `↓ = lower is better; ratios divide this store's median by the other's.`
 ]
 

@@ -111,7 +111,9 @@ interface Worker {
 }
 
 const spawnWorker = (id: ContenderId): Worker => {
-  const namespace = `bench_${id.replaceAll("-", "_")}_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
+  const namespace = `bench_${id.replaceAll("-", "_")}_${Date.now().toString(36)}${
+    Math.floor(Math.random() * 1e6).toString(36)
+  }`
   const profile = args["cpu-prof"]
     ? ["--cpu-prof", `--cpu-prof-dir=${new URL(`./profiles/${id}/`, resultsDirectory).pathname}`]
     : []
@@ -175,7 +177,9 @@ const runsOf = (workload: Workload): number => {
 
 const headline = (metrics: Metrics, planned: PlannedWorkload): string => {
   if (planned.workload.kind === "live") {
-    return `p50 ${metrics.p50Ms?.toFixed(1)} ms, p99 ${metrics.p99Ms?.toFixed(1)} ms at ${Math.round(metrics.operationsPerSecond)} appends/s`
+    return `p50 ${metrics.p50Ms?.toFixed(1)} ms, p99 ${metrics.p99Ms?.toFixed(1)} ms at ${
+      Math.round(metrics.operationsPerSecond)
+    } appends/s`
   }
   const spec = planned.figures[0]
   const value = spec?.figure === "operationsPerSecond" ? metrics.operationsPerSecond : metrics.eventsPerSecond
@@ -278,9 +282,13 @@ const main = async () => {
   const revision = sourceRevision()
   const machine = machineInfo()
   const postgres = await Database.serverInfo()
-  console.log(`effect-event-store benchmarks (${config.mode}): ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`)
+  console.log(
+    `effect-event-store benchmarks (${config.mode}): ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`
+  )
   console.log(`The store at ${revision}`)
-  console.log(`PostgreSQL ${postgres.version}: ${Object.entries(postgres.settings).map(([k, v]) => `${k}=${v}`).join(", ")}`)
+  console.log(
+    `PostgreSQL ${postgres.version}: ${Object.entries(postgres.settings).map(([k, v]) => `${k}=${v}`).join(", ")}`
+  )
   for (const [name, reason] of Object.entries(notRun)) console.log(`Not run: ${name}: ${reason}`)
 
   const workers = selectedContenders.map(spawnWorker)
@@ -294,7 +302,9 @@ const main = async () => {
     for (const worker of workers) {
       const reply = expect(await worker.request({ type: "prepare", config }), "prepared", `${worker.id}, prepare`)
       contenders.push({ ...reply.info, seedSeconds: reply.seedSeconds })
-      console.log(`${reply.info.label} (${reply.info.version}): prepared and seeded in ${reply.seedSeconds.toFixed(1)} s`)
+      console.log(
+        `${reply.info.label} (${reply.info.version}): prepared and seeded in ${reply.seedSeconds.toFixed(1)} s`
+      )
     }
     const workloads: Array<WorkloadResult> = []
     let pace: number | undefined
@@ -311,7 +321,11 @@ const main = async () => {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       revision,
-      command: `${process.env.npm_lifecycle_event === undefined ? "tsx bench/run.ts" : `npm run ${process.env.npm_lifecycle_event}`} ` +
+      command: `${
+        process.env.npm_lifecycle_event === undefined
+          ? "tsx bench/run.ts"
+          : `npm run ${process.env.npm_lifecycle_event}`
+      } ` +
         `(arguments: ${process.argv.slice(2).join(" ") || "none"})`,
       config,
       machine,

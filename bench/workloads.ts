@@ -84,7 +84,12 @@ interface Target {
   readonly appended: (events: number) => void
 }
 
-const makeTarget = (workload: Extract<Workload, { kind: "append" }>, tag: string, writer: number, state: WorkerState): Target => {
+const makeTarget = (
+  workload: Extract<Workload, { kind: "append" }>,
+  tag: string,
+  writer: number,
+  state: WorkerState
+): Target => {
   switch (workload.target) {
     case "own": {
       const streamId = `Order-${tag}-${writer}`
@@ -93,7 +98,10 @@ const makeTarget = (workload: Extract<Workload, { kind: "append" }>, tag: string
     }
     case "new": {
       let count = 0
-      return { next: () => ({ streamId: `New-${tag}-${writer}-${count}`, expectedVersion: 0 }), appended: () => void count++ }
+      return {
+        next: () => ({ streamId: `New-${tag}-${writer}-${count}`, expectedVersion: 0 }),
+        appended: () => void count++
+      }
     }
     case "long": {
       const streamId = longStreamId(writer)
@@ -101,7 +109,8 @@ const makeTarget = (workload: Extract<Workload, { kind: "append" }>, tag: string
       if (version === undefined) throw new Error(`No long stream for writer ${writer}: raise longStreams in the config`)
       return {
         next: () => ({ streamId, expectedVersion: state.longStreams.get(streamId) ?? version }),
-        appended: (events) => void state.longStreams.set(streamId, (state.longStreams.get(streamId) ?? version) + events)
+        appended: (events) =>
+          void state.longStreams.set(streamId, (state.longStreams.get(streamId) ?? version) + events)
       }
     }
   }
@@ -140,7 +149,11 @@ const runAppends = async (
       }
     }))
   })
-  return toMetrics(measured, { operations: latencies.length, events: latencies.length * workload.eventsPerAppend, latencies })
+  return toMetrics(measured, {
+    operations: latencies.length,
+    events: latencies.length * workload.eventsPerAppend,
+    latencies
+  })
 }
 
 // --- reads ---------------------------------------------------------------------
@@ -154,7 +167,9 @@ const runReadStream = async (
     let total = 0
     for (let repeat = 0; repeat < workload.repeats; repeat++) {
       const count = await session.readStream(readStreamId, pageSize)
-      if (count !== workload.events) throw new Error(`Read ${count} events of ${readStreamId}, expected ${workload.events}`)
+      if (count !== workload.events) {
+        throw new Error(`Read ${count} events of ${readStreamId}, expected ${workload.events}`)
+      }
       total += count
     }
     return total

@@ -15,10 +15,19 @@ const program = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
 
   // The run number is itself an event: the stream's version says how many runs came before.
-  const run = yield* store.append("quickstart-runs", [{ eventType: "QuickstartRan", data: { at: new Date().toISOString() } }])
+  const run = yield* store.append("quickstart-runs", [{
+    eventType: "QuickstartRan",
+    data: { at: new Date().toISOString() }
+  }])
   yield* Console.log(`Run ${run.streamVersion}${run.streamVersion > 1 ? ": continuing from the stored state" : ""}\n`)
 
-  for (const [orderId, items] of [["Order-1", ["book", "pen"]], ["Order-2", ["lamp"]], ["Order-3", ["mug", "tea", "spoon"]]] as const) {
+  for (
+    const [orderId, items] of [["Order-1", ["book", "pen"]], ["Order-2", ["lamp"]], ["Order-3", [
+      "mug",
+      "tea",
+      "spoon"
+    ]]] as const
+  ) {
     // Optimistic concurrency: append at the version we just read, as a command handler would.
     const version = Option.getOrElse(yield* store.streamVersion(orderId), () => 0)
     const events = [
@@ -27,12 +36,16 @@ const program = Effect.gen(function*() {
     ]
     const result = yield* store.append(orderId, events, { expectedVersion: version })
     yield* Console.log(
-      `${orderId}: appended ${events.length} at versions ${version + 1}..${result.streamVersion}, positions ${result.positions.join(", ")}`
+      `${orderId}: appended ${events.length} at versions ${version + 1}..${result.streamVersion}, positions ${
+        result.positions.join(", ")
+      }`
     )
   }
 
   // A stale expected version is refused, and nothing is stored.
-  const conflict = yield* store.append("Order-1", [{ eventType: "ItemAdded", data: { item: "stale" } }], { expectedVersion: 1 }).pipe(
+  const conflict = yield* store.append("Order-1", [{ eventType: "ItemAdded", data: { item: "stale" } }], {
+    expectedVersion: 1
+  }).pipe(
     Effect.flip
   )
   yield* Console.log(`\nStale append refused: ${conflict._tag}: ${conflict.message}`)
@@ -44,7 +57,9 @@ const program = Effect.gen(function*() {
   }
 
   const latest = yield* Stream.runCollect(store.readStream("Order-3", { direction: "backward", limit: 2 }))
-  yield* Console.log(`\nOrder-3, newest first: ${Chunk.join(Chunk.map(latest, (e) => `v${e.streamVersion} ${e.eventType}`), ", ")}`)
+  yield* Console.log(
+    `\nOrder-3, newest first: ${Chunk.join(Chunk.map(latest, (e) => `v${e.streamVersion} ${e.eventType}`), ", ")}`
+  )
 
   const log = yield* Stream.runCollect(store.readAll({ filter: { categories: ["Order"] } }))
   yield* Console.log(`\nGlobal log, category Order: ${log.length} events`)

@@ -38,6 +38,13 @@ export const StoreLive = (example: string, options?: { readonly inMemory?: boole
     const dataDir = yield* Config.option(Config.string("EVENT_STORE_DATA_DIR")).pipe(
       Config.map(Option.orElse(() => options?.inMemory === true ? Option.none() : Option.some(`.data/${example}`)))
     )
-    yield* Console.log(`Store: embedded PostgreSQL (PGlite) ${Option.match(dataDir, { onNone: () => "in memory", onSome: (dir) => `in ${dir}` })}, schema ${schema}`)
+    yield* Console.log(
+      `Store: embedded PostgreSQL (PGlite) ${
+        Option.match(dataDir, {
+          onNone: () => "in memory",
+          onSome: (dir) => `in ${dir}`
+        })
+      }, schema ${schema}`
+    )
     return PgliteEventStore.layer({ dataDir: Option.getOrUndefined(dataDir), schema })
   }))

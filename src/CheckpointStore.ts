@@ -142,4 +142,6 @@ export interface CheckpointStore {
  * @since 0.1.0
  * @category tags
  */
-export const CheckpointStore: Context.Tag<CheckpointStore, CheckpointStore> = Context.GenericTag<CheckpointStore>("effect-event-store/CheckpointStore")
+export const CheckpointStore: Context.Tag<CheckpointStore, CheckpointStore> = Context.GenericTag<CheckpointStore>(
+  "effect-event-store/CheckpointStore"
+)

@@ -377,7 +377,10 @@ export interface EventStore {
    * `truncateBefore` at the last version + 1. Deleting a stream that does not
    * exist is allowed when `expectedVersion` allows it (`"any"`, `"no_stream"`).
    */
-  readonly deleteStream: (streamId: string, options?: StreamLifecycleOptions) => Effect.Effect<void, StreamLifecycleError>
+  readonly deleteStream: (
+    streamId: string,
+    options?: StreamLifecycleOptions
+  ) => Effect.Effect<void, StreamLifecycleError>
   /**
    * Hard delete: the stream can never be read, written, recreated or given
    * metadata again (`StreamDeleted`). Also allowed on a stream that does not

@@ -77,4 +77,6 @@ export interface Generations {
  * @since 0.1.0
  * @category tags
  */
-export const Generations: Context.Tag<Generations, Generations> = Context.GenericTag<Generations>("effect-event-store/Generations")
+export const Generations: Context.Tag<Generations, Generations> = Context.GenericTag<Generations>(
+  "effect-event-store/Generations"
+)

@@ -291,9 +291,13 @@ export interface ProjectionRunner {
    */
   readonly await: Effect.Effect<never, RunnerError>
   /** Skips the event this projection stopped on, and wakes the runner (see `skip`). */
-  readonly skip: (options?: ResolveOptions) => Effect.Effect<FailedEvent, ProjectionNotStopped | InvalidInput | StoreError>
+  readonly skip: (
+    options?: ResolveOptions
+  ) => Effect.Effect<FailedEvent, ProjectionNotStopped | InvalidInput | StoreError>
   /** Parks the event this projection stopped on, and wakes the runner (see `park`). */
-  readonly park: (options?: ResolveOptions) => Effect.Effect<FailedEvent, ProjectionNotStopped | InvalidInput | StoreError>
+  readonly park: (
+    options?: ResolveOptions
+  ) => Effect.Effect<FailedEvent, ProjectionNotStopped | InvalidInput | StoreError>
 }
 
 /**
@@ -374,7 +378,9 @@ export const rebuild = <E, R, T extends string>(
   projection: Projection<E, R, T>
 ): Effect.Effect<number, InvalidInput | StoreError, Generations> =>
   projection.tables === undefined
-    ? Effect.fail(new InvalidInput({ field: "tables", reason: `projection "${projection.name}" declares no tables to rebuild` }))
+    ? Effect.fail(
+      new InvalidInput({ field: "tables", reason: `projection "${projection.name}" declares no tables to rebuild` })
+    )
     : Effect.flatMap(Generations, (generations) => generations.requestRebuild(projection.name))
 
 /**

@@ -136,7 +136,9 @@ export interface ProjectionSupervisor {
  * @since 0.1.0
  * @category tags
  */
-export const ProjectionSupervisor: Context.Tag<ProjectionSupervisor, ProjectionSupervisor> = Context.GenericTag<ProjectionSupervisor>("effect-event-store/ProjectionSupervisor")
+export const ProjectionSupervisor: Context.Tag<ProjectionSupervisor, ProjectionSupervisor> = Context.GenericTag<
+  ProjectionSupervisor
+>("effect-event-store/ProjectionSupervisor")
 
 /**
  * Why a projection in this status is not ready, if it is not (pure, for
@@ -180,7 +182,8 @@ export const unreadyReasons = (
  * @since 0.1.0
  * @category models
  */
-export type Requirements<P> = P extends Projection.Projection<infer _E, infer R, infer T> ? R | Projection.TablesRequirement<T>
+export type Requirements<P> = P extends Projection.Projection<infer _E, infer R, infer T> ?
+  R | Projection.TablesRequirement<T>
   : never
 
 /**

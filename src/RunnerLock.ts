@@ -59,7 +59,11 @@ export interface RunnerLock {
    */
   readonly acquire: (
     name: string
-  ) => Effect.Effect<Effect.Effect<never, LockLost | LockUnsupported>, StoreError | LockLost | LockUnsupported, Scope.Scope>
+  ) => Effect.Effect<
+    Effect.Effect<never, LockLost | LockUnsupported>,
+    StoreError | LockLost | LockUnsupported,
+    Scope.Scope
+  >
 }
 
 /**
@@ -68,7 +72,9 @@ export interface RunnerLock {
  * @since 0.1.0
  * @category tags
  */
-export const RunnerLock: Context.Tag<RunnerLock, RunnerLock> = Context.GenericTag<RunnerLock>("effect-event-store/RunnerLock")
+export const RunnerLock: Context.Tag<RunnerLock, RunnerLock> = Context.GenericTag<RunnerLock>(
+  "effect-event-store/RunnerLock"
+)
 
 const makeLocalLock = (): RunnerLock => {
   const locks = new Map<string, Effect.Semaphore>()

@@ -95,7 +95,9 @@ export interface SnapshotStore {
  * @since 0.1.0
  * @category tags
  */
-export const SnapshotStore: Context.Tag<SnapshotStore, SnapshotStore> = Context.GenericTag<SnapshotStore>("effect-event-store/SnapshotStore")
+export const SnapshotStore: Context.Tag<SnapshotStore, SnapshotStore> = Context.GenericTag<SnapshotStore>(
+  "effect-event-store/SnapshotStore"
+)
 
 /**
  * Whether a snapshot summarises exactly what the stream shows now, so that

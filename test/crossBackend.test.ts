@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
-import type { EventData } from "../src/EventData.js"
 import type {
   ConcurrencyError,
   DuplicateEventId,
@@ -21,6 +20,7 @@ import type {
   StreamDeleted,
   StreamNotFound
 } from "../src/Errors.js"
+import type { EventData } from "../src/EventData.js"
 import type { StreamMetadata } from "../src/EventStore.js"
 import { MemoryEventStore } from "../src/memory/index.js"
 import { PgliteClient } from "../src/pglite/index.js"
@@ -66,7 +66,12 @@ interface EventSpec {
 }
 
 type Op =
-  | { readonly _tag: "Append"; readonly stream: number; readonly expectation: Expectation; readonly events: ReadonlyArray<EventSpec> }
+  | {
+    readonly _tag: "Append"
+    readonly stream: number
+    readonly expectation: Expectation
+    readonly events: ReadonlyArray<EventSpec>
+  }
   | { readonly _tag: "Retry"; readonly of: number }
   | {
     readonly _tag: "ReadStream"
@@ -192,7 +197,10 @@ const opArbitrary: FastCheck.Arbitrary<Op> = FastCheck.oneof(
     })
   },
   { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("GetMetadata" as const), stream: streamIndex }) },
-  { weight: 1, arbitrary: FastCheck.record({ _tag: FastCheck.constant("StreamVersion" as const), stream: streamIndex }) },
+  {
+    weight: 1,
+    arbitrary: FastCheck.record({ _tag: FastCheck.constant("StreamVersion" as const), stream: streamIndex })
+  },
   {
     weight: 4,
     arbitrary: FastCheck.record({
@@ -299,7 +307,11 @@ const runOps = (ops: ReadonlyArray<Op>) =>
       })
     })
     const runAppend = (call: Call) =>
-      append(call.streamId, call.events, call.expectedVersion === undefined ? undefined : { expectedVersion: call.expectedVersion }).pipe(
+      append(
+        call.streamId,
+        call.events,
+        call.expectedVersion === undefined ? undefined : { expectedVersion: call.expectedVersion }
+      ).pipe(
         Effect.match({
           onFailure: failed,
           onSuccess: (result): Answer => ({ _tag: "Appended", ...result })
@@ -329,7 +341,12 @@ const runOps = (ops: ReadonlyArray<Op>) =>
             limit: Option.getOrUndefined(op.limit),
             batchSize: op.batchSize
           })
-          answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (events): Answer => ({ _tag: "Events", events }) }))
+          answers.push(
+            yield* Effect.match(read, {
+              onFailure: failed,
+              onSuccess: (events): Answer => ({ _tag: "Events", events })
+            })
+          )
           break
         }
         case "ReadAll": {
@@ -349,7 +366,12 @@ const runOps = (ops: ReadonlyArray<Op>) =>
             },
             includeArchived: op.includeArchived
           })
-          answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (events): Answer => ({ _tag: "Events", events }) }))
+          answers.push(
+            yield* Effect.match(read, {
+              onFailure: failed,
+              onSuccess: (events): Answer => ({ _tag: "Events", events })
+            })
+          )
           break
         }
         case "StreamVersion": {
@@ -357,14 +379,17 @@ const runOps = (ops: ReadonlyArray<Op>) =>
           break
         }
         case "ViewStream": {
-          const read = Effect.flatMap(viewStream(nth(streamIds, op.stream)), ({ epoch, events, firstVersion, version }) =>
-            Effect.map(collect(events({ from: Option.getOrUndefined(op.from) })), (read): Answer => ({
-              _tag: "View",
-              version,
-              firstVersion,
-              epoch,
-              events: read
-            })))
+          const read = Effect.flatMap(
+            viewStream(nth(streamIds, op.stream)),
+            ({ epoch, events, firstVersion, version }) =>
+              Effect.map(collect(events({ from: Option.getOrUndefined(op.from) })), (read): Answer => ({
+                _tag: "View",
+                version,
+                firstVersion,
+                epoch,
+                events: read
+              }))
+          )
           answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (answer) => answer }))
           break
         }
@@ -378,7 +403,12 @@ const runOps = (ops: ReadonlyArray<Op>) =>
             : op.kind === "tombstone"
             ? tombstoneStream(streamId, options)
             : archiveStream(streamId, options)
-          answers.push(yield* Effect.match(operation, { onFailure: failed, onSuccess: (result): Answer => ({ _tag: "Done", result }) }))
+          answers.push(
+            yield* Effect.match(operation, {
+              onFailure: failed,
+              onSuccess: (result): Answer => ({ _tag: "Done", result })
+            })
+          )
           break
         }
         case "Erase": {
@@ -397,17 +427,30 @@ const runOps = (ops: ReadonlyArray<Op>) =>
           )
           const written = setStreamMetadata(streamId, {
             ...Option.match(op.maxCount, { onNone: () => ({}), onSome: (maxCount) => ({ maxCount }) }),
-            ...Option.match(op.truncateBefore, { onNone: () => ({}), onSome: (truncateBefore) => ({ truncateBefore }) }),
+            ...Option.match(op.truncateBefore, {
+              onNone: () => ({}),
+              onSome: (truncateBefore) => ({ truncateBefore })
+            }),
             custom: { op: answers.length }
           }, {
             expectedMetadataVersion: op.expected === "any" ? "any" : op.expected === "current" ? current : current + 1
           })
-          answers.push(yield* Effect.match(written, { onFailure: failed, onSuccess: (result): Answer => ({ _tag: "Done", result }) }))
+          answers.push(
+            yield* Effect.match(written, {
+              onFailure: failed,
+              onSuccess: (result): Answer => ({ _tag: "Done", result })
+            })
+          )
           break
         }
         case "GetMetadata": {
           const read = getStreamMetadata(nth(streamIds, op.stream))
-          answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (metadata): Answer => ({ _tag: "Metadata", metadata }) }))
+          answers.push(
+            yield* Effect.match(read, {
+              onFailure: failed,
+              onSuccess: (metadata): Answer => ({ _tag: "Metadata", metadata })
+            })
+          )
           break
         }
         case "ListStreams": {
@@ -417,7 +460,12 @@ const runOps = (ops: ReadonlyArray<Op>) =>
             limit: Option.getOrUndefined(op.limit),
             batchSize: op.batchSize
           })
-          answers.push(yield* Effect.match(read, { onFailure: failed, onSuccess: (streams): Answer => ({ _tag: "Streams", streams }) }))
+          answers.push(
+            yield* Effect.match(read, {
+              onFailure: failed,
+              onSuccess: (streams): Answer => ({ _tag: "Streams", streams })
+            })
+          )
           break
         }
       }
@@ -473,8 +521,7 @@ const normalise = (answers: ReadonlyArray<Answer>): ReadonlyArray<unknown> => {
   })
 }
 
-const run = (ops: ReadonlyArray<Op>, backend: Backend) =>
-  Effect.provide(runOps(ops), backend.makeStore(limits))
+const run = (ops: ReadonlyArray<Op>, backend: Backend) => Effect.provide(runOps(ops), backend.makeStore(limits))
 
 // --- the property ----------------------------------------------------------------------
 

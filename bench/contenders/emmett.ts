@@ -15,8 +15,8 @@ import {
   getPostgreSQLEventStore,
   postgreSQLEventStoreConsumer,
   postgreSQLProjection,
-  type ReadMessagesBatchResult,
-  readMessagesBatch
+  readMessagesBatch,
+  type ReadMessagesBatchResult
 } from "@event-driven-io/emmett-postgresql"
 import pg from "pg"
 import * as Database from "../database.js"
@@ -33,12 +33,19 @@ export const make: ContenderFactory = (database, config) => {
   const pulling = { pullingFrequencyInMs: config.pollIntervalMs }
 
   const open = async (poolSize: number): Promise<Session> => {
-    const pool = new pg.Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 0, application_name: Database.applicationName })
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: poolSize,
+      idleTimeoutMillis: 0,
+      application_name: Database.applicationName
+    })
     const store = getPostgreSQLEventStore(url, { connectionOptions: { pool } })
     await store.schema.migrate()
     const executor = dumbo({ connectionString: url, pool })
     const head = async () => {
-      const { rows } = await pool.query<{ readonly head: string }>("SELECT coalesce(max(global_position), 0)::text AS head FROM emt_messages")
+      const { rows } = await pool.query<{ readonly head: string }>(
+        "SELECT coalesce(max(global_position), 0)::text AS head FROM emt_messages"
+      )
       return BigInt(rows[0]?.head ?? "0")
     }
 
@@ -63,7 +70,9 @@ export const make: ContenderFactory = (database, config) => {
 
     const readModel: Session["readModel"] = async ({ batchSize, name, tail }) => {
       const table = Database.checked(name)
-      await pool.query(`CREATE TABLE ${table} (stream_id text PRIMARY KEY, events bigint NOT NULL, last_position bigint NOT NULL)`)
+      await pool.query(
+        `CREATE TABLE ${table} (stream_id text PRIMARY KEY, events bigint NOT NULL, last_position bigint NOT NULL)`
+      )
       const projection = postgreSQLProjection<Event>({
         name,
         canHandle: ["OrderLineAdded"],
@@ -91,9 +100,12 @@ export const make: ContenderFactory = (database, config) => {
           consumer.projector({ projection, startFrom: { lastCheckpoint: tail.after } })
           await consumer.start()
         },
-        appliedEvents: async () => Number((await pool.query<{ readonly events: string }>(
-          `SELECT coalesce(sum(events), 0)::text AS events FROM ${table}`
-        )).rows[0]?.events),
+        appliedEvents: async () =>
+          Number(
+            (await pool.query<{ readonly events: string }>(
+              `SELECT coalesce(sum(events), 0)::text AS events FROM ${table}`
+            )).rows[0]?.events
+          ),
         drop: async () => {
           await pool.query(`DROP TABLE IF EXISTS ${table}`)
         }
@@ -146,7 +158,9 @@ export const make: ContenderFactory = (database, config) => {
         [events]
       )
       const row = rows[0]
-      if (row?.after === null || row?.after === undefined) throw new Error(`Emmett's log holds fewer than ${events + 1} events`)
+      if (row?.after === null || row?.after === undefined) {
+        throw new Error(`Emmett's log holds fewer than ${events + 1} events`)
+      }
       return { after: BigInt(row.after), head: BigInt(row.head), events }
     }, url)
 

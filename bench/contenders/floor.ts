@@ -115,10 +115,16 @@ const makeWith = (batched: boolean): ContenderFactory => (schema, config) => {
   const rangeText = `SELECT ${columns} FROM ${schema}.events
     WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`
   const headText = `SELECT coalesce(max(position), 0)::text AS head FROM ${schema}.events`
-  const checkpointText = `UPDATE ${schema}.checkpoints SET position = $2, updated_at = statement_timestamp() WHERE name = $1`
+  const checkpointText =
+    `UPDATE ${schema}.checkpoints SET position = $2, updated_at = statement_timestamp() WHERE name = $1`
 
   const open = async (poolSize: number): Promise<Session> => {
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, idleTimeoutMillis: 0, application_name: Database.applicationName })
+    const pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: poolSize,
+      idleTimeoutMillis: 0,
+      application_name: Database.applicationName
+    })
     // The followers of this session, woken after each append of this process.
     const followers = new Set<() => void>()
 
@@ -158,14 +164,21 @@ const makeWith = (batched: boolean): ContenderFactory => (schema, config) => {
     const readModel: Session["readModel"] = async ({ batchSize, name, tail }) => {
       const table = `${schema}.${Database.checked(name)}`
       await pool.query(ReadModel.createTableText(table))
-      await pool.query(`INSERT INTO ${schema}.checkpoints (name, position) VALUES ($1, $2)`, [name, tail.after.toString()])
+      await pool.query(`INSERT INTO ${schema}.checkpoints (name, position) VALUES ($1, $2)`, [
+        name,
+        tail.after.toString()
+      ])
       const upsertText = ReadModel.upsertText(table)
       return {
         catchUp: async () => {
           const client = await pool.connect()
           try {
             for (let cursor = tail.after; cursor < tail.head;) {
-              const { rows } = await client.query<EventRow>(rangeText, [cursor.toString(), tail.head.toString(), batchSize])
+              const { rows } = await client.query<EventRow>(rangeText, [
+                cursor.toString(),
+                tail.head.toString(),
+                batchSize
+              ])
               const last = rows[rows.length - 1]
               if (last === undefined) throw new Error(`No events after ${cursor}, below the head ${tail.head}`)
               await client.query("BEGIN")
@@ -178,7 +191,8 @@ const makeWith = (batched: boolean): ContenderFactory => (schema, config) => {
             client.release()
           }
         },
-        appliedEvents: async () => Number((await pool.query<{ readonly events: string }>(ReadModel.appliedEventsText(table))).rows[0]?.events),
+        appliedEvents: async () =>
+          Number((await pool.query<{ readonly events: string }>(ReadModel.appliedEventsText(table))).rows[0]?.events),
         drop: async () => {
           await pool.query(ReadModel.dropTableText(table))
           await pool.query(`DELETE FROM ${schema}.checkpoints WHERE name = $1`, [name])
@@ -276,7 +290,8 @@ const makeWith = (batched: boolean): ContenderFactory => (schema, config) => {
         id: "floor-batched",
         label: "pg floor, batched",
         version: `pg ${installedVersion("pg")}`,
-        description: "the pg floor with concurrent appends gathered into one statement while one is in flight: the limit for batching"
+        description:
+          "the pg floor with concurrent appends gathered into one statement while one is in flight: the limit for batching"
       }
       : {
         id: "floor",

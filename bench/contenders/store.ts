@@ -25,18 +25,18 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
+import type * as CheckpointStoreModule from "../../src/CheckpointStore.js"
 import type { EventData } from "../../src/EventData.js"
+import type * as EventStoreModule from "../../src/EventStore.js"
+import type * as PostgresModule from "../../src/postgres/index.js"
+import type * as ProjectionModule from "../../src/Projection.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
+import type * as RunnerLockModule from "../../src/RunnerLock.js"
 import { type Config, databaseUrl } from "../config.js"
 import * as Database from "../database.js"
 import { candidateVariable } from "../protocol.js"
 import * as ReadModel from "../readModel.js"
 import { installedVersion, projectVersion } from "../versions.js"
-import type * as CheckpointStoreModule from "../../src/CheckpointStore.js"
-import type * as EventStoreModule from "../../src/EventStore.js"
-import type * as PostgresModule from "../../src/postgres/index.js"
-import type * as ProjectionModule from "../../src/Projection.js"
-import type * as RunnerLockModule from "../../src/RunnerLock.js"
 import type { BenchEvent, ContenderFactory, Session } from "./Contender.js"
 
 interface StoreModules {
@@ -76,123 +76,144 @@ const orThrow = (exit: Exit.Exit<unknown, unknown>): void => {
   if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) throw new Error(Cause.pretty(exit.cause))
 }
 
-const makeFrom = (root: URL, info: { readonly id: "store" | "candidate"; readonly label: string; readonly description: string }) =>
-(schema: string, config: Config) => {
-  let modules: Promise<StoreModules> | undefined
+const makeFrom =
+  (root: URL, info: { readonly id: "store" | "candidate"; readonly label: string; readonly description: string }) =>
+  (schema: string, config: Config) => {
+    let modules: Promise<StoreModules> | undefined
 
-  const open = async (poolSize: number): Promise<Session> => {
-    const { CheckpointStore, EventStore, Projection, postgres, RunnerLock } = await (modules ??= loadModules(root))
-    const runtime = ManagedRuntime.make(
-      Layer.mergeAll(
-        postgres.PostgresEventStore.layer({
-          schema,
-          // The default, spelled out: the floor and Emmett poll at the same interval.
-          subscriptions: { pollInterval: Duration.millis(config.pollIntervalMs) }
-        }),
-        postgres.PostgresCheckpointStore.layer({ schema, migrate: false }),
-        // One process: the runner lock within it, as the store's projections had before it required one.
-        RunnerLock.layerLocal
-      ).pipe(
-        Layer.provideMerge(PgClient.layer({
-          url: Redacted.make(databaseUrl),
-          maxConnections: poolSize,
-          // Pools stay open between the runs of a workload, while the other contenders run.
-          idleTimeout: "1 hour",
-          applicationName: Database.applicationName
-        }))
-      )
-    )
-    const store = await runtime.runPromise(EventStore.EventStore)
-
-    const follow: Session["follow"] = async (onEvent) => {
-      const head = await runtime.runPromise(store.headPosition)
-      const fiber = runtime.runFork(
-        Stream.runForEach(store.subscribe({ from: head + 1n, batchSize: config.pageSize }), (event) => Effect.sync(() => onEvent(event.eventId)))
-      )
-      return { stop: async () => orThrow(await runtime.runPromise(Fiber.interrupt(fiber))) }
-    }
-
-    const readModel: Session["readModel"] = async ({ batchSize, name, tail }) => {
-      const table = `${schema}.${Database.checked(name)}`
-      const checkpointsTable = `${schema}.checkpoints`
-      const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
-        runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, f))
-      await withSql((sql) => sql.unsafe(ReadModel.createTableText(table)))
-      await runtime.runPromise(Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.save(name, tail.after)))
-
-      // The handler as an application writes it (the statement of readModel.ts).
-      const upsert = (event: RecordedEvent) =>
-        Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql`INSERT INTO ${sql(table)} AS t (stream_id, events, last_position) VALUES (${event.streamId}, 1, ${event.position.toString()})
-            ON CONFLICT (stream_id) DO UPDATE SET events = t.events + 1, last_position = EXCLUDED.last_position`)
-
-      const catchUp = Effect.scoped(Effect.gen(function*() {
-        const checkpoints = yield* CheckpointStore.CheckpointStore
-        // Set by the handler of the head's event, inside the batch's transaction:
-        // from then on the checkpoint is polled until that transaction has committed.
-        const handledHead = yield* Deferred.make<void>()
-        const runner = yield* Projection.start(Projection.make({
-          name,
-          batchSize,
-          delivery: "exactly-once",
-          handle: (event) =>
-            event.position >= tail.head ? Effect.zipRight(upsert(event), Deferred.succeed(handledHead, undefined)) : upsert(event)
-        }))
-        const committed = checkpoints.load(name).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("1 millis"), until: (position) => Option.getOrElse(position, () => 0n) >= tail.head })
+    const open = async (poolSize: number): Promise<Session> => {
+      const { CheckpointStore, EventStore, Projection, postgres, RunnerLock } = await (modules ??= loadModules(root))
+      const runtime = ManagedRuntime.make(
+        Layer.mergeAll(
+          postgres.PostgresEventStore.layer({
+            schema,
+            // The default, spelled out: the floor and Emmett poll at the same interval.
+            subscriptions: { pollInterval: Duration.millis(config.pollIntervalMs) }
+          }),
+          postgres.PostgresCheckpointStore.layer({ schema, migrate: false }),
+          // One process: the runner lock within it, as the store's projections had before it required one.
+          RunnerLock.layerLocal
+        ).pipe(
+          Layer.provideMerge(PgClient.layer({
+            url: Redacted.make(databaseUrl),
+            maxConnections: poolSize,
+            // Pools stay open between the runs of a workload, while the other contenders run.
+            idleTimeout: "1 hour",
+            applicationName: Database.applicationName
+          }))
         )
-        yield* Effect.raceFirst(Effect.zipRight(Deferred.await(handledHead), committed), runner.await)
-      }))
+      )
+      const store = await runtime.runPromise(EventStore.EventStore)
+
+      const follow: Session["follow"] = async (onEvent) => {
+        const head = await runtime.runPromise(store.headPosition)
+        const fiber = runtime.runFork(
+          Stream.runForEach(
+            store.subscribe({ from: head + 1n, batchSize: config.pageSize }),
+            (event) => Effect.sync(() => onEvent(event.eventId))
+          )
+        )
+        return { stop: async () => orThrow(await runtime.runPromise(Fiber.interrupt(fiber))) }
+      }
+
+      const readModel: Session["readModel"] = async ({ batchSize, name, tail }) => {
+        const table = `${schema}.${Database.checked(name)}`
+        const checkpointsTable = `${schema}.checkpoints`
+        const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
+          runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, f))
+        await withSql((sql) => sql.unsafe(ReadModel.createTableText(table)))
+        await runtime.runPromise(
+          Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.save(name, tail.after))
+        )
+
+        // The handler as an application writes it (the statement of readModel.ts).
+        const upsert = (event: RecordedEvent) =>
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) =>
+              sql`INSERT INTO ${
+                sql(table)
+              } AS t (stream_id, events, last_position) VALUES (${event.streamId}, 1, ${event.position.toString()})
+            ON CONFLICT (stream_id) DO UPDATE SET events = t.events + 1, last_position = EXCLUDED.last_position`
+          )
+
+        const catchUp = Effect.scoped(Effect.gen(function*() {
+          const checkpoints = yield* CheckpointStore.CheckpointStore
+          // Set by the handler of the head's event, inside the batch's transaction:
+          // from then on the checkpoint is polled until that transaction has committed.
+          const handledHead = yield* Deferred.make<void>()
+          const runner = yield* Projection.start(Projection.make({
+            name,
+            batchSize,
+            delivery: "exactly-once",
+            handle: (event) =>
+              event.position >= tail.head
+                ? Effect.zipRight(upsert(event), Deferred.succeed(handledHead, undefined))
+                : upsert(event)
+          }))
+          const committed = checkpoints.load(name).pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced("1 millis"),
+              until: (position) => Option.getOrElse(position, () => 0n) >= tail.head
+            })
+          )
+          yield* Effect.raceFirst(Effect.zipRight(Deferred.await(handledHead), committed), runner.await)
+        }))
+
+        return {
+          catchUp: () => runtime.runPromise(catchUp),
+          appliedEvents: async () => {
+            const [row] = await withSql((sql) =>
+              sql.unsafe<{ readonly events: string }>(ReadModel.appliedEventsText(table))
+            )
+            return Number(row?.events)
+          },
+          drop: async () => {
+            await withSql((sql) =>
+              Effect.zipRight(
+                sql.unsafe(ReadModel.dropTableText(table)),
+                sql`DELETE FROM ${sql(checkpointsTable)} WHERE name = ${name}`
+              )
+            )
+          }
+        }
+      }
 
       return {
-        catchUp: () => runtime.runPromise(catchUp),
-        appliedEvents: async () => {
-          const [row] = await withSql((sql) => sql.unsafe<{ readonly events: string }>(ReadModel.appliedEventsText(table)))
-          return Number(row?.events)
-        },
-        drop: async () => {
-          await withSql((sql) =>
-            Effect.zipRight(
-              sql.unsafe(ReadModel.dropTableText(table)),
-              sql`DELETE FROM ${sql(checkpointsTable)} WHERE name = ${name}`
-            ))
-        }
+        append: (streamId, events, expectedVersion) =>
+          runtime.runPromise(Effect.asVoid(store.append(streamId, events.map(toEventData), {
+            expectedVersion: expectedVersion === 0 ? "no_stream" : expectedVersion
+          }))),
+        readStream: (streamId, pageSize) =>
+          runtime.runPromise(countChunks(store.readStream(streamId, { batchSize: pageSize }), () => {})),
+        readAll: (limit, pageSize, onPage) =>
+          runtime.runPromise(countChunks(store.readAll({ limit, batchSize: pageSize }), onPage)),
+        follow,
+        readModel,
+        close: () => runtime.dispose()
       }
     }
 
     return {
-      append: (streamId, events, expectedVersion) =>
-        runtime.runPromise(Effect.asVoid(store.append(streamId, events.map(toEventData), {
-          expectedVersion: expectedVersion === 0 ? "no_stream" : expectedVersion
-        }))),
-      readStream: (streamId, pageSize) =>
-        runtime.runPromise(countChunks(store.readStream(streamId, { batchSize: pageSize }), () => {})),
-      readAll: (limit, pageSize, onPage) =>
-        runtime.runPromise(countChunks(store.readAll({ limit, batchSize: pageSize }), onPage)),
-      follow,
-      readModel,
-      close: () => runtime.dispose()
+      info: {
+        ...info,
+        version: `${projectVersion()} (effect ${installedVersion("effect")}, @effect/sql-pg ${
+          installedVersion("@effect/sql-pg")
+        })`
+      },
+      // The layer migrates its own schema when it starts.
+      prepare: async () => {
+        const session = await open(1)
+        await session.close()
+      },
+      open,
+      bulkLoad: (events: number) => Database.bulkLoad(schema, events),
+      logTail: (events: number) => Database.logTail(schema, events),
+      cannotRun: () => undefined,
+      scaleDown: () => undefined,
+      dispose: () => Database.dropSchema(schema)
     }
   }
-
-  return {
-    info: {
-      ...info,
-      version: `${projectVersion()} (effect ${installedVersion("effect")}, @effect/sql-pg ${installedVersion("@effect/sql-pg")})`
-    },
-    // The layer migrates its own schema when it starts.
-    prepare: async () => {
-      const session = await open(1)
-      await session.close()
-    },
-    open,
-    bulkLoad: (events: number) => Database.bulkLoad(schema, events),
-    logTail: (events: number) => Database.logTail(schema, events),
-    cannotRun: () => undefined,
-    scaleDown: () => undefined,
-    dispose: () => Database.dropSchema(schema)
-  }
-}
 
 /** The store in this working tree. */
 export const make: ContenderFactory = makeFrom(new URL("../../", import.meta.url), {
@@ -204,7 +225,9 @@ export const make: ContenderFactory = makeFrom(new URL("../../", import.meta.url
 /** The store from the copy in `$BENCH_CANDIDATE` (a directory with `src/` and `migrations/`). */
 export const makeCandidate: ContenderFactory = (schema, config) => {
   const directory = process.env[candidateVariable]
-  if (directory === undefined) throw new Error(`Set ${candidateVariable} (run.ts --candidate=<dir>) to run the candidate`)
+  if (directory === undefined) {
+    throw new Error(`Set ${candidateVariable} (run.ts --candidate=<dir>) to run the candidate`)
+  }
   const root = pathToFileURL(path.resolve(directory) + path.sep)
   return makeFrom(root, {
     id: "candidate",

@@ -4,7 +4,16 @@
  */
 import { Effect, Schema } from "effect"
 import { Aggregate } from "effect-event-store"
-import { AccountClosed, AccountOpened, BankEvents, type BankEvent, Cents, Currency, MoneyDeposited, MoneyWithdrawn } from "./events.js"
+import {
+  AccountClosed,
+  AccountOpened,
+  type BankEvent,
+  BankEvents,
+  Cents,
+  Currency,
+  MoneyDeposited,
+  MoneyWithdrawn
+} from "./events.js"
 
 // --- commands ------------------------------------------------------------------------
 
@@ -64,7 +73,10 @@ export const evolve = (state: AccountState, event: BankEvent): AccountState => {
 const open = (state: AccountState) =>
   state._tag === "Open" ? Effect.succeed(state) : Effect.fail(new AccountNotOpen({ status: state._tag }))
 
-export const decide = (command: BankCommand, state: AccountState): Effect.Effect<ReadonlyArray<BankEvent>, BankError> => {
+export const decide = (
+  command: BankCommand,
+  state: AccountState
+): Effect.Effect<ReadonlyArray<BankEvent>, BankError> => {
   switch (command._tag) {
     case "OpenAccount":
       return state._tag === "Unopened"

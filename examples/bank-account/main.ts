@@ -14,9 +14,9 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Chunk, Console, Effect, Random, Stream } from "effect"
 import { CommandHandler, Correlation, EventStore, TypedEventStore } from "effect-event-store"
+import { StoreLive } from "../store.js"
 import { BankAccount, type BankCommand } from "./BankAccount.js"
 import { BankEvents } from "./events.js"
-import { StoreLive } from "../store.js"
 
 const program = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
@@ -51,7 +51,9 @@ const program = Effect.gen(function*() {
   const loaded = yield* accounts.load(account)
   yield* Console.log(
     `${account} at version ${loaded.version}: ${JSON.stringify(loaded.state)} ` +
-      `(from the snapshot at version ${loaded.snapshotVersion} and ${loaded.version - loaded.snapshotVersion} events after it)`
+      `(from the snapshot at version ${loaded.snapshotVersion} and ${
+        loaded.version - loaded.snapshotVersion
+      } events after it)`
   )
 
   // Every reader decodes through the registry: the version 1 event comes back as version 2.
@@ -59,7 +61,9 @@ const program = Effect.gen(function*() {
   const history = yield* Stream.runCollect(bank.readStream(account, { limit: 4 }))
   for (const event of Chunk.toReadonlyArray(history)) {
     yield* Console.log(
-      `  v${event.streamVersion} ${event.type} ${JSON.stringify(event.data)} (stored as schema version ${event.schemaVersion}` +
+      `  v${event.streamVersion} ${event.type} ${
+        JSON.stringify(event.data)
+      } (stored as schema version ${event.schemaVersion}` +
         `${event.metadata.correlationId === undefined ? "" : `, correlation ${event.metadata.correlationId}`})`
     )
   }

@@ -1,7 +1,7 @@
 // The PostgreSQL entry point on the server at DATABASE_URL, in a schema of its own:
 // every service from Config (layerAllConfig), and the store over a client of one's own (layer).
-import { PgClient } from "@effect/sql-pg"
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Redacted, Stream } from "effect"
 import { CheckpointStore, EventStore } from "effect-event-store"
 import { Migrations, PostgresEventStore } from "effect-event-store/postgres"
@@ -37,6 +37,8 @@ if (url === undefined) {
     console.log("postgres (layerAllConfig): ok")
   })
   await Effect.runPromise(all.pipe(
-    Effect.provide(PostgresEventStore.layerAllConfig({ url: Config.redacted("DATABASE_URL"), schema: Config.succeed(schema) }))
+    Effect.provide(
+      PostgresEventStore.layerAllConfig({ url: Config.redacted("DATABASE_URL"), schema: Config.succeed(schema) })
+    )
   ))
 }

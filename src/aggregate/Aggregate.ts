@@ -151,7 +151,9 @@ export function make<S, C, E extends EventType.Event, Err, R>(
   }
   const schemaVersion = options.snapshot?.schemaVersion
   if (schemaVersion !== undefined && (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1)) {
-    throw new Error(`Aggregate "${options.name}": snapshot.schemaVersion must be a positive integer, got ${schemaVersion}`)
+    throw new Error(
+      `Aggregate "${options.name}": snapshot.schemaVersion must be a positive integer, got ${schemaVersion}`
+    )
   }
   return {
     name: options.name,

@@ -73,9 +73,9 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { ConcurrencyError, EventDecodeError, InvalidInput, StoreError, StreamDeleted } from "../Errors.js"
 import type { EventMetadata } from "../EventData.js"
-import type { AppendError, EventStore } from "../EventStore.js"
 import type * as EventType from "../events/EventType.js"
 import * as TypedEventStore from "../events/TypedEventStore.js"
+import type { AppendError, EventStore } from "../EventStore.js"
 import { isCurrent, loadSnapshot, saveSnapshot, SnapshotStore } from "../SnapshotStore.js"
 import * as Aggregate from "./Aggregate.js"
 import * as Correlation from "./Correlation.js"
@@ -275,7 +275,12 @@ export const make: {
         Effect.withSpan("CommandHandler.snapshot", { attributes: { aggregate: aggregate.name, streamId } })
       )
 
-    const attempt = (streamId: string, command: C, handleOptions: HandleOptions | undefined, correlation: Correlation.Correlation) =>
+    const attempt = (
+      streamId: string,
+      command: C,
+      handleOptions: HandleOptions | undefined,
+      correlation: Correlation.Correlation
+    ) =>
       Effect.gen(function*() {
         const loaded = yield* loadFolded(streamId)
         const events = yield* aggregate.decide(command, loaded.state)
@@ -286,7 +291,10 @@ export const make: {
         const metadata: EventMetadata = { ...handleOptions?.metadata, ...Correlation.toMetadata(correlation) }
         const result = yield* store.append(
           streamId,
-          events.map((event) => ({ ...event, metadata: { ...metadata, ...(event as { metadata?: EventMetadata }).metadata } })),
+          events.map((event) => ({
+            ...event,
+            metadata: { ...metadata, ...(event as { metadata?: EventMetadata }).metadata }
+          })),
           { expectedVersion: loaded.version === 0 ? "no_stream" : loaded.version }
         )
         return {
@@ -306,7 +314,9 @@ export const make: {
         // Only conflicts are retried: every other failure leaves the retry loop as a value.
         const { handled, loaded } = yield* attempt(streamId, command, handleOptions, correlation).pipe(
           Effect.map(Either.right),
-          Effect.catchAll((error) => isConcurrencyError(error) ? Effect.fail(error) : Effect.succeed(Either.left(error))),
+          Effect.catchAll((error) =>
+            isConcurrencyError(error) ? Effect.fail(error) : Effect.succeed(Either.left(error))
+          ),
           Effect.retry(retry),
           Effect.flatten
         )

@@ -35,9 +35,9 @@ import * as Stream from "effect/Stream"
 import type * as Types from "effect/Types"
 import { EventDecodeError, InvalidInput } from "../Errors.js"
 import type { EventData, EventMetadata } from "../EventData.js"
-import type { RecordedEvent } from "../RecordedEvent.js"
 import * as Validation from "../internal/validation/index.js"
 import { maxSchemaVersion } from "../internal/validation/limits.js"
+import type { RecordedEvent } from "../RecordedEvent.js"
 import * as EventType from "./EventType.js"
 
 /**
@@ -178,7 +178,9 @@ const compile = (type: EventType.Any): ReadonlyArray<Decoder> => {
             Effect.try({
               try: () => upcaster.upcast(old),
               catch: (cause): Failure => ({
-                issue: `the upcaster from version ${version} threw: ${cause instanceof Error ? cause.message : String(cause)}`,
+                issue: `the upcaster from version ${version} threw: ${
+                  cause instanceof Error ? cause.message : String(cause)
+                }`,
                 cause
               })
             })
@@ -222,7 +224,9 @@ const problemsOf = (type: unknown, index: number): Array<string> => {
   }
   if (missing.length > 0) {
     problems.push(
-      `${name}: no upcaster from version ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ", …" : ""}: events stored at ` +
+      `${name}: no upcaster from version ${missing.slice(0, 10).join(", ")}${
+        missing.length > 10 ? ", …" : ""
+      }: events stored at ` +
         `${missing.length === 1 ? "that version" : "those versions"} could not be read as version ${type.version}`
     )
   }
@@ -274,8 +278,7 @@ export const validate = <const Types extends ReadonlyArray<EventType.Any>>(
  */
 export const make = <const Types extends ReadonlyArray<EventType.Any>>(
   ...types: Types
-): EventRegistry<EventType.EventOf<Types[number]>> =>
-  Either.getOrThrowWith(validate(...types), (error) => error)
+): EventRegistry<EventType.EventOf<Types[number]>> => Either.getOrThrowWith(validate(...types), (error) => error)
 
 /**
  * @since 0.1.0
@@ -298,7 +301,9 @@ export const isDecoded = <E extends EventType.Event>(event: Recorded<E> | Record
 
 const decodersOf = (registry: EventRegistry<EventType.Event>): ReadonlyMap<string, ReadonlyArray<Decoder>> => {
   const decoders = compiled.get(registry)
-  if (decoders === undefined) throw new Error("Not an event registry built by EventRegistry.make or EventRegistry.validate")
+  if (decoders === undefined) {
+    throw new Error("Not an event registry built by EventRegistry.make or EventRegistry.validate")
+  }
   return decoders
 }
 

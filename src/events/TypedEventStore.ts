@@ -83,9 +83,14 @@ export interface TypedEventStore<E extends EventType.Event, P extends EventRegis
   readonly readStream: (
     streamId: string,
     options?: ReadStreamOptions
-  ) => Stream.Stream<EventRegistry.Decoded<E, P>, StreamNotFound | StreamDeleted | InvalidInput | StoreError | EventDecodeError>
+  ) => Stream.Stream<
+    EventRegistry.Decoded<E, P>,
+    StreamNotFound | StreamDeleted | InvalidInput | StoreError | EventDecodeError
+  >
   /** The stream's view (`EventStore.viewStream`), its events in their current shape. */
-  readonly viewStream: (streamId: string) => Effect.Effect<TypedStreamView<E, P>, StreamDeleted | InvalidInput | StoreError>
+  readonly viewStream: (
+    streamId: string
+  ) => Effect.Effect<TypedStreamView<E, P>, StreamDeleted | InvalidInput | StoreError>
   /**
    * The global log's events in their current shape. Under the `"skip"` policy
    * only the registry's event types are read from the store.
@@ -172,27 +177,31 @@ export const make = <E extends EventType.Event, P extends EventRegistry.UnknownE
  * @since 0.1.0
  * @category tags
  */
-export const Tag = <Self>(): <const Id extends string, E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy = "fail">(
-  id: Id,
-  registry: EventRegistry.EventRegistry<E>,
-  options?: TypedEventStoreOptions<P>
-) => TagClass<Self, Id, E, P> =>
-<const Id extends string, E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy = "fail">(
-  id: Id,
-  registry: EventRegistry.EventRegistry<E>,
-  options?: TypedEventStoreOptions<P>
-): TagClass<Self, Id, E, P> => {
-  const tag = Context.Tag(id)<Self, TypedEventStore<E, P>>()
-  return Object.assign(tag, { layer: Layer.effect(tag, make(registry, options)) })
-}
+export const Tag =
+  <Self>(): <const Id extends string, E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy = "fail">(
+    id: Id,
+    registry: EventRegistry.EventRegistry<E>,
+    options?: TypedEventStoreOptions<P>
+  ) => TagClass<Self, Id, E, P> =>
+  <const Id extends string, E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy = "fail">(
+    id: Id,
+    registry: EventRegistry.EventRegistry<E>,
+    options?: TypedEventStoreOptions<P>
+  ): TagClass<Self, Id, E, P> => {
+    const tag = Context.Tag(id)<Self, TypedEventStore<E, P>>()
+    return Object.assign(tag, { layer: Layer.effect(tag, make(registry, options)) })
+  }
 
 /**
  * @since 0.1.0
  * @category tags
  */
-export interface TagClass<Self, Id extends string, E extends EventType.Event, P extends EventRegistry.UnknownEventPolicy>
-  extends Context.TagClass<Self, Id, TypedEventStore<E, P>>
-{
+export interface TagClass<
+  Self,
+  Id extends string,
+  E extends EventType.Event,
+  P extends EventRegistry.UnknownEventPolicy
+> extends Context.TagClass<Self, Id, TypedEventStore<E, P>> {
   /** The typed store over the `EventStore` in context. */
   readonly layer: Layer.Layer<Self, never, EventStore>
 }

@@ -5,8 +5,8 @@
 import * as Effect from "effect/Effect"
 import { InvalidInput } from "../Errors.js"
 import type { SnapshotBasis, SnapshotToSave } from "../SnapshotStore.js"
-import { maxSchemaVersion } from "./validation/limits.js"
 import * as Validation from "./validation/index.js"
+import { maxSchemaVersion } from "./validation/limits.js"
 
 /**
  * A snapshot that passed the checks of `save`, its state serialised once.
@@ -37,7 +37,10 @@ export const prepareSnapshot = (
           return new InvalidInput({ field: "snapshot.version", reason: "must be a positive integer" })
         }
         if (!Number.isSafeInteger(firstVersion) || firstVersion < 1 || firstVersion > version + 1) {
-          return new InvalidInput({ field: "snapshot.firstVersion", reason: "must be an integer from 1 to version + 1" })
+          return new InvalidInput({
+            field: "snapshot.firstVersion",
+            reason: "must be an integer from 1 to version + 1"
+          })
         }
         if (!Number.isSafeInteger(epoch) || epoch < 0) {
           return new InvalidInput({ field: "snapshot.epoch", reason: "must be a non-negative integer" })

@@ -29,8 +29,11 @@ const withCheckpoint = (name: string, position: bigint): Change => (state) => ({
   checkpoints: new Map(state.checkpoints).set(name, position)
 })
 
-const withParked = (name: string, update: (events: ReadonlyArray<ParkedEvent>) => ReadonlyArray<ParkedEvent>): Change =>
-(state) => ({ ...state, parked: new Map(state.parked).set(name, update(state.parked.get(name) ?? [])) })
+const withParked =
+  (name: string, update: (events: ReadonlyArray<ParkedEvent>) => ReadonlyArray<ParkedEvent>): Change => (state) => ({
+    ...state,
+    parked: new Map(state.parked).set(name, update(state.parked.get(name) ?? []))
+  })
 
 const withoutFailure = (projection: string): Change => (state) => {
   const failures = new Map(state.failures)
@@ -51,12 +54,16 @@ export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.g
 
   const current = Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.get(ref), onSome: Ref.get }))
   const change = (f: Change) =>
-    Effect.flatMap(FiberRef.get(pending), Option.match({ onNone: () => Ref.update(ref, f), onSome: (view) => Ref.update(view, f) }))
-
+    Effect.flatMap(
+      FiberRef.get(pending),
+      Option.match({ onNone: () => Ref.update(ref, f), onSome: (view) => Ref.update(view, f) })
+    )
 
   // Every name is checked first, as on the SQL backends.
   const load = (name: string) =>
-    Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name))).pipe(Validation.withName("name", name))
+    Effect.map(current, (state) => Option.fromNullable(state.checkpoints.get(name))).pipe(
+      Validation.withName("name", name)
+    )
 
   const save = (name: string, position: bigint, options?: { readonly expected?: bigint | undefined }) =>
     Effect.gen(function*() {
@@ -74,7 +81,11 @@ export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.g
       return actual === expected ? Effect.void : Effect.fail(new CheckpointConflict({ name, expected, actual }))
     }).pipe(Validation.withName("name", name))
 
-  const park = (name: string, event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">, error: string) =>
+  const park = (
+    name: string,
+    event: Pick<RecordedEvent, "position" | "eventId" | "streamId" | "eventType">,
+    error: string
+  ) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       change(withParked(name, (events) =>
         [
@@ -90,22 +101,36 @@ export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.g
           }
         ].sort((a, b) => (a.position < b.position ? -1 : 1))))).pipe(Validation.withName("name", name))
 
-  const parked = (name: string) => Effect.map(current, (state) => state.parked.get(name) ?? []).pipe(Validation.withName("name", name))
+  const parked = (name: string) =>
+    Effect.map(current, (state) => state.parked.get(name) ?? []).pipe(Validation.withName("name", name))
 
   const unpark = (name: string, position: bigint) =>
-    change(withParked(name, (events) => events.filter((event) => event.position !== position))).pipe(Validation.withName("name", name))
+    change(withParked(name, (events) => events.filter((event) => event.position !== position))).pipe(
+      Validation.withName("name", name)
+    )
 
   const recordFailure = (failure: Omit<FailedEvent, "failedAt">) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      change((state) => ({ ...state, failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) }) }))).pipe(
-        Validation.withName("checkpoint", failure.checkpoint),
-        Validation.withName("projection", failure.projection)
-      )
+    Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) =>
+        change((state) => ({
+          ...state,
+          failures: new Map(state.failures).set(failure.projection, { ...failure, failedAt: new Date(now) })
+        }))
+    ).pipe(
+      Validation.withName("checkpoint", failure.checkpoint),
+      Validation.withName("projection", failure.projection)
+    )
 
   const failure = (projection: string) =>
-    Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection))).pipe(Validation.withName("projection", projection))
+    Effect.map(current, (state) => Option.fromNullable(state.failures.get(projection))).pipe(
+      Validation.withName("projection", projection)
+    )
 
-  const clearFailure = (projection: string, position?: bigint | undefined): Effect.Effect<Option.Option<FailedEvent>, InvalidInput> =>
+  const clearFailure = (
+    projection: string,
+    position?: bigint | undefined
+  ): Effect.Effect<Option.Option<FailedEvent>, InvalidInput> =>
     Effect.flatMap(current, (state): Effect.Effect<Option.Option<FailedEvent>> => {
       const found = Option.filter(
         Option.fromNullable(state.failures.get(projection)),
@@ -125,7 +150,18 @@ export const make: Effect.Effect<CheckpointStore, never, Scope.Scope> = Effect.g
           return result
         })))
 
-  return CheckpointStore.of({ load, save, lock, park, parked, unpark, recordFailure, failure, clearFailure, transaction })
+  return CheckpointStore.of({
+    load,
+    save,
+    lock,
+    park,
+    parked,
+    unpark,
+    recordFailure,
+    failure,
+    clearFailure,
+    transaction
+  })
 })
 
 /**

@@ -12,8 +12,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { type PreparedSnapshot, prepareSnapshot, replaces } from "../internal/snapshot.js"
-import { SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
 import * as Validation from "../internal/validation/index.js"
+import { SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
 
 interface Stored extends PreparedSnapshot {
   readonly savedAt: number

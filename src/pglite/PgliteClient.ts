@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import * as fs from "node:fs/promises"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Client from "@effect/sql/SqlClient"
@@ -23,6 +22,7 @@ import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs/promises"
 
 const ATTR_DB_SYSTEM_NAME = "db.system.name"
 
@@ -64,7 +64,9 @@ export interface PgliteClient extends Client.SqlClient {
  * @since 0.1.0
  * @category tags
  */
-export const PgliteClient: Context.Tag<PgliteClient, PgliteClient> = Context.GenericTag<PgliteClient>("effect-event-store/PgliteClient")
+export const PgliteClient: Context.Tag<PgliteClient, PgliteClient> = Context.GenericTag<PgliteClient>(
+  "effect-event-store/PgliteClient"
+)
 
 /**
  * Options of `make` and the layers; the transforms are those of `PgClient`.

@@ -53,8 +53,11 @@ export interface MigrationStatus {
  */
 export const migrate: (
   schema: string
-) => Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, Migrator.MigrationError | SqlError, SqlClient.SqlClient> =
-  internal.migrate
+) => Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient
+> = internal.migrate
 
 /**
  * The applied and pending migrations of `schema`, read without writing or

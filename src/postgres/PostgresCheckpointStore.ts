@@ -3,19 +3,19 @@
  *
  * @since 0.1.0
  */
+import type * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import type * as Migrator from "@effect/sql/Migrator"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointConflict, CheckpointStore, type FailedEvent } from "../CheckpointStore.js"
 import type { InvalidInput, StoreError } from "../Errors.js"
-import * as Validation from "../internal/validation/index.js"
 import { migrateFirst } from "../internal/postgres/migrator.js"
 import { schemaOf } from "../internal/postgres/schema.js"
 import * as SqlErrors from "../internal/postgres/sqlErrors.js"
 import * as Transaction from "../internal/postgres/transaction.js"
+import * as Validation from "../internal/validation/index.js"
 
 /**
  * @since 0.1.0
@@ -43,7 +43,6 @@ export const make = (
     const checkpoints = sql(`${schema}.checkpoints`)
     const parkedEvents = sql(`${schema}.parked_events`)
     const failures = sql(`${schema}.projection_failures`)
-
 
     // Every name is checked before it reaches a statement.
     const load = (name: string) =>
@@ -104,15 +103,25 @@ export const make = (
         Effect.withSpan("CheckpointStore.lock", { attributes: { name } })
       )
 
-    const park = (name: string, event: { readonly position: bigint; readonly eventId: string; readonly streamId: string; readonly eventType: string }, error: string) =>
+    const park = (
+      name: string,
+      event: {
+        readonly position: bigint
+        readonly eventId: string
+        readonly streamId: string
+        readonly eventType: string
+      },
+      error: string
+    ) =>
       sql`INSERT INTO ${parkedEvents} (projection, position, event_id, stream_id, event_type, error)
           VALUES (${name}, ${event.position.toString()}, ${event.eventId}, ${event.streamId}, ${event.eventType}, ${error})
-          ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`.pipe(
-        Effect.asVoid,
-        Effect.catchTag("SqlError", writeFailed(`Could not park event ${event.eventId} of "${name}"`)),
-        Validation.withName("name", name),
-        Effect.withSpan("CheckpointStore.park", { attributes: { name } })
-      )
+          ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, parked_at = statement_timestamp()`
+        .pipe(
+          Effect.asVoid,
+          Effect.catchTag("SqlError", writeFailed(`Could not park event ${event.eventId} of "${name}"`)),
+          Validation.withName("name", name),
+          Effect.withSpan("CheckpointStore.park", { attributes: { name } })
+        )
 
     const parked = (name: string) =>
       sql<{
@@ -197,7 +206,9 @@ export const make = (
 
     const clearFailure = (projection: string, position?: bigint | undefined) =>
       sql<FailureRow>`DELETE FROM ${failures}
-          WHERE projection = ${projection} AND (${position?.toString() ?? null}::bigint IS NULL OR position = ${position?.toString() ?? null}::bigint)
+          WHERE projection = ${projection} AND (${position?.toString() ?? null}::bigint IS NULL OR position = ${
+        position?.toString() ?? null
+      }::bigint)
           RETURNING ${failureColumns}`.pipe(
         Effect.map(([row]) => fromRow(row)),
         Effect.catchTag("SqlError", writeFailed(`Could not clear the failure of "${projection}"`)),
@@ -209,7 +220,18 @@ export const make = (
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
       Transaction.withTransaction(sql, "The checkpoint transaction failed")(effect)
 
-    return CheckpointStore.of({ load, save, lock, park, parked, unpark, recordFailure, failure, clearFailure, transaction })
+    return CheckpointStore.of({
+      load,
+      save,
+      lock,
+      park,
+      parked,
+      unpark,
+      recordFailure,
+      failure,
+      clearFailure,
+      transaction
+    })
   })
 
 /**

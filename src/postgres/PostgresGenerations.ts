@@ -22,7 +22,6 @@ export interface PostgresGenerationsOptions {
   readonly schema?: string | undefined
 }
 
-
 /**
  * @since 0.1.0
  * @category constructors
@@ -63,7 +62,9 @@ export const make = (
 
     const views = (generation: number, tables: ReadonlyArray<string>) =>
       Effect.forEach(tables, (table) =>
-        sql`CREATE OR REPLACE VIEW ${sql(table)} AS SELECT * FROM ${sql(tableName(table, generation))}`, { discard: true })
+        sql`CREATE OR REPLACE VIEW ${sql(table)} AS SELECT * FROM ${sql(tableName(table, generation))}`, {
+        discard: true
+      })
 
     const publish = (generation: number, tables: ReadonlyArray<string>) =>
       views(generation, tables).pipe(Effect.catchTag("SqlError", storeError("Could not create the read model views")))
@@ -74,13 +75,18 @@ export const make = (
         // row FOR SHARE), so the checkpoint read next is the one it committed.
         const [row] = yield* sql<{ readonly active: number; readonly building: number | null }>`
           SELECT active, building FROM ${generations} WHERE name = ${name} FOR UPDATE`
-        if (row === undefined || row.building !== generation) return false
+        if (row === undefined || row.building !== generation) {
+          return false
+        }
         const [active] = yield* sql<{ readonly position: string }>`
           SELECT position::text AS position FROM ${checkpoints} WHERE name = ${`${name}@${row.active}`}`
-        if (active !== undefined && BigInt(active.position) > position) return false
+        if (active !== undefined && BigInt(active.position) > position) {
+          return false
+        }
         // A view's columns are fixed when it is created: drop and recreate, in
         // case the new generation's tables have other columns.
-        yield* Effect.forEach(tables, (table) => sql`DROP VIEW IF EXISTS ${sql(table)}`, { discard: true })
+        yield* Effect.forEach(tables, (table) =>
+          sql`DROP VIEW IF EXISTS ${sql(table)}`, { discard: true })
         yield* views(generation, tables)
         yield* sql`UPDATE ${generations} SET active = ${generation}, building = NULL, switched_at = statement_timestamp()
           WHERE name = ${name}`
@@ -88,7 +94,10 @@ export const make = (
       }).pipe(Effect.catchTag("SqlError", storeError(`Could not switch "${name}" to generation ${generation}`)))
 
     const drop = (generation: number, tables: ReadonlyArray<string>) =>
-      Effect.forEach(tables, (table) => sql`DROP TABLE IF EXISTS ${sql(tableName(table, generation))}`, { discard: true }).pipe(
+      Effect.forEach(tables, (table) =>
+        sql`DROP TABLE IF EXISTS ${sql(tableName(table, generation))}`, {
+        discard: true
+      }).pipe(
         Effect.catchTag("SqlError", storeError(`Could not drop generation ${generation}`))
       )
 

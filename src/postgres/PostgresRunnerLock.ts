@@ -12,9 +12,9 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as os from "node:os"
 import type { InvalidInput, StoreError } from "../Errors.js"
-import { LockLost, LockUnsupported, RunnerLock } from "../RunnerLock.js"
 import { schemaOf } from "../internal/postgres/schema.js"
 import { storeError } from "../internal/postgres/sqlErrors.js"
+import { LockLost, LockUnsupported, RunnerLock } from "../RunnerLock.js"
 
 /**
  * @since 0.1.0
@@ -29,7 +29,6 @@ export interface RunnerLockOptions {
   readonly checkInterval?: Duration.DurationInput | undefined
 }
 
-
 // The runner lock of key $1 held by the backend `pid` (an SQL expression).
 const heldBy = (pid: string) =>
   `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = ${pid}
@@ -42,7 +41,9 @@ const check = `SELECT pg_backend_pid() AS pid, ${heldBy("pg_backend_pid()")} AS 
 const unlockIfHeld = `SELECT pg_advisory_unlock(hashtextextended($1, 0)) WHERE ${heldBy("pg_backend_pid()")}`
 // Releases the lock if this statement runs on backend $2 and that backend holds it.
 const unlockOn = `SELECT pg_backend_pid() AS pid,
-  CASE WHEN pg_backend_pid() = $2::int AND ${heldBy("pg_backend_pid()")} THEN pg_advisory_unlock(hashtextextended($1, 0)) END AS released`
+  CASE WHEN pg_backend_pid() = $2::int AND ${
+  heldBy("pg_backend_pid()")
+} THEN pg_advisory_unlock(hashtextextended($1, 0)) END AS released`
 const heldByBackend = `SELECT ${heldBy("$2::int")} AS held`
 const terminateIdleHolder = `SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
   WHERE a.pid = $2::int AND a.state = 'idle' AND ${heldBy("a.pid")}`
@@ -85,7 +86,9 @@ export const makeAdvisory = (
     const acquire = (name: string) =>
       Effect.gen(function*() {
         const key = `effect-event-store/${schema}/projection/${name}`
-        const connection = yield* sql.reserve.pipe(Effect.mapError(storeError(`Could not reserve a connection for "${name}"`)))
+        const connection = yield* sql.reserve.pipe(
+          Effect.mapError(storeError(`Could not reserve a connection for "${name}"`))
+        )
         const onConnection = (statement: string, params: ReadonlyArray<unknown>) =>
           Effect.map(connection.execute(statement, params, undefined), (rows) => rows as ReadonlyArray<Row>)
         const onPool = (statement: string, params: ReadonlyArray<unknown>) =>
@@ -182,7 +185,9 @@ export const makeLease = (options?: LeaseOptions): Effect.Effect<RunnerLock, Inv
       Effect.gen(function*() {
         const owner = `${os.hostname()}/${process.pid}/${crypto.randomUUID()}`
         // Before the claim, so that an interruption right after it leaves no lease behind.
-        yield* Effect.addFinalizer(() => sql`DELETE FROM ${leases} WHERE name = ${name} AND owner = ${owner}`.pipe(Effect.ignore))
+        yield* Effect.addFinalizer(() =>
+          sql`DELETE FROM ${leases} WHERE name = ${name} AND owner = ${owner}`.pipe(Effect.ignore)
+        )
         yield* sql`INSERT INTO ${leases} AS l (name, owner, expires_at)
             VALUES (${name}, ${owner}, clock_timestamp() + make_interval(secs => ${seconds}))
             ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
@@ -195,8 +200,13 @@ export const makeLease = (options?: LeaseOptions): Effect.Effect<RunnerLock, Inv
         const renew = sql`UPDATE ${leases} SET expires_at = clock_timestamp() + make_interval(secs => ${seconds})
             WHERE name = ${name} AND owner = ${owner} RETURNING owner`.pipe(Effect.map((rows) => rows.length > 0))
         return renew.pipe(
-          Effect.mapError((cause) => new LockLost({ name, reason: `the lease could not be renewed: ${cause.message}` })),
-          Effect.repeat({ schedule: Schedule.spaced(Duration.millis(Duration.toMillis(ttl) / 3)), while: (renewed) => renewed }),
+          Effect.mapError((cause) =>
+            new LockLost({ name, reason: `the lease could not be renewed: ${cause.message}` })
+          ),
+          Effect.repeat({
+            schedule: Schedule.spaced(Duration.millis(Duration.toMillis(ttl) / 3)),
+            while: (renewed) => renewed
+          }),
           Effect.zipRight(new LockLost({ name, reason: "the lease was taken over" }))
         )
       })
@@ -208,8 +218,9 @@ export const makeLease = (options?: LeaseOptions): Effect.Effect<RunnerLock, Inv
  * @since 0.1.0
  * @category layers
  */
-export const layerAdvisory = (options?: RunnerLockOptions): Layer.Layer<RunnerLock, InvalidInput, SqlClient.SqlClient> =>
-  Layer.effect(RunnerLock, makeAdvisory(options))
+export const layerAdvisory = (
+  options?: RunnerLockOptions
+): Layer.Layer<RunnerLock, InvalidInput, SqlClient.SqlClient> => Layer.effect(RunnerLock, makeAdvisory(options))
 
 /**
  * @since 0.1.0

@@ -16,12 +16,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { InvalidInput } from "../Errors.js"
-import { prepareSnapshot } from "../internal/snapshot.js"
-import { type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
-import * as Validation from "../internal/validation/index.js"
 import { migrateFirst } from "../internal/postgres/migrator.js"
 import { schemaOf } from "../internal/postgres/schema.js"
 import { storeError, writeFailed } from "../internal/postgres/sqlErrors.js"
+import { prepareSnapshot } from "../internal/snapshot.js"
+import * as Validation from "../internal/validation/index.js"
+import { type Snapshot, SnapshotStore, type SnapshotToSave } from "../SnapshotStore.js"
 
 /**
  * @since 0.1.0

@@ -170,7 +170,9 @@ export const make = <S, C, E extends EventType.Event, Err, R>(
             if (Either.isLeft(outcome)) {
               return yield* Effect.die(
                 new SpecificationError(
-                  `Expected the command to decide ${expected.length} event(s), but it failed with ${show(outcome.left)}`,
+                  `Expected the command to decide ${expected.length} event(s), but it failed with ${
+                    show(outcome.left)
+                  }`,
                   outcome.left,
                   expected
                 )
@@ -209,7 +211,10 @@ export const make = <S, C, E extends EventType.Event, Err, R>(
               const verdict = yield* Effect.sync(() => (expected as (error: Err) => boolean | void)(error))
               if (verdict === false) {
                 return yield* Effect.die(
-                  new SpecificationError(`The command failed with an error that does not satisfy the predicate: ${show(error)}`, error)
+                  new SpecificationError(
+                    `The command failed with an error that does not satisfy the predicate: ${show(error)}`,
+                    error
+                  )
                 )
               }
             } else if (!Equal.equals(error, expected)) {

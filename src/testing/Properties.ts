@@ -77,8 +77,8 @@ import { inspect } from "node:util"
 import * as Aggregate from "../aggregate/Aggregate.js"
 import * as EventRegistry from "../events/EventRegistry.js"
 import type * as EventType from "../events/EventType.js"
-import type { RecordedEvent } from "../RecordedEvent.js"
 import * as Validation from "../internal/validation/index.js"
+import type { RecordedEvent } from "../RecordedEvent.js"
 import { deepEquals } from "./internal/equality.js"
 import { type Runnable, runnable } from "./internal/runnable.js"
 
@@ -151,7 +151,9 @@ export class InvariantViolation<S = unknown, C = unknown> extends Error {
   ) {
     super(
       `Invariant violated after command ${details.step + 1} of this minimal sequence ` +
-        `(shrunk ${details.numShrinks} times; replay with { seed: ${details.seed}, path: ${JSON.stringify(details.path)} }):\n` +
+        `(shrunk ${details.numShrinks} times; replay with { seed: ${details.seed}, path: ${
+          JSON.stringify(details.path)
+        } }):\n` +
         details.commands.map((command, i) => `  ${i + 1}. ${show(command)}`).join("\n") +
         `\nstate: ${show(details.state)}\nreason: ${details.reason}`
     )
@@ -160,8 +162,9 @@ export class InvariantViolation<S = unknown, C = unknown> extends Error {
 
 const show = (value: unknown) => inspect(value, { depth: 6, breakLength: Infinity, compact: true })
 
-const toArbitrary = <C>(source: InvariantOptions<unknown, C, EventType.Event, unknown>["commands"]): FastCheck.Arbitrary<C> =>
-  Schema.isSchema(source) ? Arbitrary.make(source) : source as FastCheck.Arbitrary<C>
+const toArbitrary = <C>(
+  source: InvariantOptions<unknown, C, EventType.Event, unknown>["commands"]
+): FastCheck.Arbitrary<C> => Schema.isSchema(source) ? Arbitrary.make(source) : source as FastCheck.Arbitrary<C>
 
 interface Failure<S> {
   readonly step: number
@@ -223,7 +226,9 @@ export const invariant = <S, C, E extends EventType.Event, Err, R>(
               cause
             })
           }
-          if (verdict.value === false) return Option.some({ step: index, state: after, reason: "the invariant returned false" })
+          if (verdict.value === false) {
+            return Option.some({ step: index, state: after, reason: "the invariant returned false" })
+          }
         }
         return Option.none()
       }).pipe(
@@ -241,7 +246,10 @@ export const invariant = <S, C, E extends EventType.Event, Err, R>(
     const sequences = FastCheck.array(toArbitrary(options.commands), { maxLength: options.maxCommands ?? 25 })
     const details = yield* Effect.promise(() =>
       FastCheck.check(
-        FastCheck.asyncProperty(sequences, async (commands) => Option.isNone(await Runtime.runPromise(runtime)(check(commands)))),
+        FastCheck.asyncProperty(
+          sequences,
+          async (commands) => Option.isNone(await Runtime.runPromise(runtime)(check(commands)))
+        ),
         {
           numRuns: options.numRuns ?? 100,
           ...(options.seed === undefined ? {} : { seed: options.seed }),
@@ -256,7 +264,9 @@ export const invariant = <S, C, E extends EventType.Event, Err, R>(
     const [commands] = details.counterexample
     const failure = yield* check(commands)
     if (Option.isNone(failure)) {
-      return yield* Effect.die(new Error(`A failing sequence passed when run again: is decide deterministic? ${show(commands)}`))
+      return yield* Effect.die(
+        new Error(`A failing sequence passed when run again: is decide deterministic? ${show(commands)}`)
+      )
     }
     return yield* Effect.die(
       new InvariantViolation({
@@ -300,7 +310,9 @@ export const roundTrip = <E extends EventType.Event>(
         FastCheck.property(Arbitrary.make(type.schema), (data) => {
           const encoded = ParseResult.encodeSync(type.schema)(data)
           const json = Effect.runSync(Effect.either(Validation.json("data", encoded)))
-          if (Either.isLeft(json)) throw new Error(`"${type.name}" encodes to data the store refuses: ${json.left.reason}`)
+          if (Either.isLeft(json)) {
+            throw new Error(`"${type.name}" encodes to data the store refuses: ${json.left.reason}`)
+          }
           const stored: RecordedEvent = {
             eventId: "00000000-0000-7000-8000-000000000000",
             streamId: "round-trip",
@@ -313,7 +325,8 @@ export const roundTrip = <E extends EventType.Event>(
             recordedAt: new Date(0)
           }
           const decoded = Effect.runSync(EventRegistry.decode(registry, stored))
-          return Option.isSome(decoded) && EventRegistry.isDecoded(decoded.value) && deepEquals(decoded.value.data, data)
+          return Option.isSome(decoded) && EventRegistry.isDecoded(decoded.value) &&
+            deepEquals(decoded.value.data, data)
         }),
         { numRuns: options?.numRuns ?? 100 }
       )

@@ -15,13 +15,21 @@ import { Added, Cleared, decide, evolve, initialState, snapshotting, Tally, Tall
 describe("Aggregate", () => {
   it("folds events into the state, from the initial state or a given one", () => {
     const events = [Added.make({ amount: 2 }), Added.make({ amount: 3 }), Cleared.make({}), Added.make({ amount: 4 })]
-    expect(Aggregate.fold(Tally, events)).toEqual({ total: 4, entries: 4, checksum: ((((2 * 31 + 3) * 31 + 7) * 31) + 4) % 1_000_003 })
-    expect(Aggregate.fold(Tally, [], { total: 9, entries: 1, checksum: 9 })).toEqual({ total: 9, entries: 1, checksum: 9 })
+    expect(Aggregate.fold(Tally, events)).toEqual({
+      total: 4,
+      entries: 4,
+      checksum: ((((2 * 31 + 3) * 31 + 7) * 31) + 4) % 1_000_003
+    })
+    expect(Aggregate.fold(Tally, [], { total: 9, entries: 1, checksum: 9 })).toEqual({
+      total: 9,
+      entries: 1,
+      checksum: 9
+    })
   })
 
   it("refuses snapshot options that cannot be right, when declared", () => {
-    const declare = (snapshot: Aggregate.SnapshotOptions<TallyState>) =>
-      () => Aggregate.make({ name: "Bad", events: TallyEvents, initialState, evolve, decide, snapshot })
+    const declare = (snapshot: Aggregate.SnapshotOptions<TallyState>) => () =>
+      Aggregate.make({ name: "Bad", events: TallyEvents, initialState, evolve, decide, snapshot })
     expect(declare({ schema: TallyState, schemaVersion: 1, every: 0 })).toThrow(
       `Aggregate "Bad": snapshot.every must be a positive integer, got 0`
     )

@@ -6,13 +6,28 @@
  * loading from a snapshot gives the same state and version as a full replay.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Arbitrary, Cause, Chunk, Deferred, Effect, Exit, FastCheck, Layer, Logger, LogLevel, Option, Ref, Schedule, Stream } from "effect"
+import {
+  Arbitrary,
+  Cause,
+  Chunk,
+  Deferred,
+  Effect,
+  Exit,
+  FastCheck,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Ref,
+  Schedule,
+  Stream
+} from "effect"
 import * as Aggregate from "../../src/aggregate/Aggregate.js"
 import * as CommandHandler from "../../src/aggregate/CommandHandler.js"
 import * as Correlation from "../../src/aggregate/Correlation.js"
 import { StoreError } from "../../src/Errors.js"
-import { EventStore } from "../../src/EventStore.js"
 import * as TypedEventStore from "../../src/events/TypedEventStore.js"
+import { EventStore } from "../../src/EventStore.js"
 import { MemoryEventStore, MemorySnapshotStore } from "../../src/memory/index.js"
 import { SnapshotStore } from "../../src/SnapshotStore.js"
 import { backends, checkProperty, uniqueStream } from "../events/backends.js"
@@ -26,24 +41,30 @@ import {
   snapshotting,
   Tally,
   TallyCommand,
-  type TallyState,
   type TallyEvent,
   TallyEvents,
+  type TallyState,
   TooMuch
 } from "./tally.js"
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 /** The state and version from every event of the stream, no snapshot involved. */
 const fullReplay = (streamId: string) =>
   Effect.gen(function*() {
     const tallies = yield* TypedEventStore.make(TallyEvents)
-    const events = yield* collect(tallies.readStream(streamId)).pipe(Effect.catchTag("StreamNotFound", () => Effect.succeed([])))
+    const events = yield* collect(tallies.readStream(streamId)).pipe(
+      Effect.catchTag("StreamNotFound", () => Effect.succeed([]))
+    )
     return { state: Aggregate.fold(Tally, events), version: events.length }
   })
 
 const snapshotVersion = (streamId: string) =>
-  Effect.flatMap(SnapshotStore, (snapshots) => Effect.map(snapshots.load(streamId), Option.map((s) => [s.version, s.schemaVersion])))
+  Effect.flatMap(
+    SnapshotStore,
+    (snapshots) => Effect.map(snapshots.load(streamId), Option.map((s) => [s.version, s.schemaVersion]))
+  )
 
 /** A gate that opens once `parties` calls wait at it; later calls pass straight through. */
 const makeGate = (parties: number) =>
@@ -83,7 +104,9 @@ describe("CommandHandler (memory only)", () => {
 
   it.live("an aggregate that saves snapshots without a SnapshotStore is a defect that says so", () =>
     Effect.gen(function*() {
-      const make = CommandHandler.make(snapshotting(5) as Aggregate.Aggregate<TallyState, TallyCommand, TallyEvent, TooMuch>)
+      const make = CommandHandler.make(
+        snapshotting(5) as Aggregate.Aggregate<TallyState, TallyCommand, TallyEvent, TooMuch>
+      )
       const exit = yield* Effect.exit(make)
       expect(exit).toMatchObject({ _tag: "Failure" })
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(
@@ -212,7 +235,9 @@ for (const backend of backends("handler")) {
             Effect.exit(tallies.handle(streamId, add(1))),
             Effect.exit(tallies.handle(streamId, add(2)))
           ], { concurrency: "unbounded" }).pipe(Effect.provide(gate.layer))
-          const failures = [a, b].flatMap((exit) => Exit.isFailure(exit) ? Option.toArray(Cause.failureOption(exit.cause)) : [])
+          const failures = [a, b].flatMap((exit) =>
+            Exit.isFailure(exit) ? Option.toArray(Cause.failureOption(exit.cause)) : []
+          )
           expect(failures).toHaveLength(1)
           const [error] = failures
           expect(error).toMatchObject({ _tag: "ConcurrencyError", streamId, expected: "no_stream", actual: 1 })
@@ -272,7 +297,9 @@ for (const backend of backends("handler")) {
         Effect.gen(function*() {
           yield* checkProperty(
             FastCheck.record({
-              commands: FastCheck.array(Arbitrary.make(TallyCommand), { maxLength: backend.name === "memory" ? 30 : 12 }),
+              commands: FastCheck.array(Arbitrary.make(TallyCommand), {
+                maxLength: backend.name === "memory" ? 30 : 12
+              }),
               every: FastCheck.integer({ min: 1, max: 6 }),
               onDemand: FastCheck.array(FastCheck.nat({ max: 30 }), { maxLength: 3 })
             }),

@@ -30,7 +30,10 @@ describe("DeciderSpecification in plain vitest", () => {
   it("then nothing", () => given([]).when({ _tag: "Nothing" }).then([]))
 
   it("then an error, compared by value", () =>
-    given([Added.make({ amount: 100 })]).when({ _tag: "AddMany", amounts: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100] })
+    given([Added.make({ amount: 100 })]).when({
+      _tag: "AddMany",
+      amounts: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100]
+    })
       .thenFails(new TooMuch({ total: 100, amount: 1_000 })))
 
   it("then an error, checked by a predicate (which may use expect)", () =>
@@ -49,8 +52,10 @@ describe("DeciderSpecification in plain vitest", () => {
 })
 
 describe("DeciderSpecification with @effect/vitest", () => {
-  effectIt.effect("is an Effect", () =>
-    given([Added.make({ amount: 1 })]).when({ _tag: "Add", amount: 2 }).then([Added.make({ amount: 2 })]))
+  effectIt.effect(
+    "is an Effect",
+    () => given([Added.make({ amount: 1 })]).when({ _tag: "Add", amount: 2 }).then([Added.make({ amount: 2 })])
+  )
 
   effectIt.effect("composes with other effects", () =>
     Effect.gen(function*() {
@@ -60,10 +65,14 @@ describe("DeciderSpecification with @effect/vitest", () => {
       )
     }))
 
-  effectIt.effect("runs deciders that need services, given them", () =>
-    DeciderSpecification.make(GatedTally).given([]).when({ _tag: "Add", amount: 3 }).then([Added.make({ amount: 3 })]).pipe(
-      Effect.provide(Layer.succeed(Gate, Effect.void))
-    ))
+  effectIt.effect(
+    "runs deciders that need services, given them",
+    () =>
+      DeciderSpecification.make(GatedTally).given([]).when({ _tag: "Add", amount: 3 }).then([Added.make({ amount: 3 })])
+        .pipe(
+          Effect.provide(Layer.succeed(Gate, Effect.void))
+        )
+  )
 
   effectIt.effect("a specification that does not hold dies with the SpecificationError", () =>
     Effect.gen(function*() {
@@ -96,7 +105,9 @@ describe("what a specification that does not hold reports", () => {
 
   it("another error than expected", async () => {
     const error = await rejection(
-      given([Added.make({ amount: 1_000 })]).when({ _tag: "Add", amount: 1 }).thenFails(new TooMuch({ total: 1_000, amount: 2 }))
+      given([Added.make({ amount: 1_000 })]).when({ _tag: "Add", amount: 1 }).thenFails(
+        new TooMuch({ total: 1_000, amount: 2 })
+      )
     )
     expect(error.message).toBe("The command failed with another error than expected")
   })
@@ -116,7 +127,9 @@ describe("what a specification that does not hold reports", () => {
       evolve,
       decide: (command: { readonly amount: number }) => Effect.succeed([Added.make({ amount: command.amount })])
     })
-    const error = await rejection(DeciderSpecification.make(Sloppy).when({ amount: 0 }).then([Added.make({ amount: 0 })]))
+    const error = await rejection(
+      DeciderSpecification.make(Sloppy).when({ amount: 0 }).then([Added.make({ amount: 0 })])
+    )
     expect(error.message).toMatch(/^The decided event 1 \(Added\) does not encode: Invalid decided\[0\]\.data: /)
   })
 })

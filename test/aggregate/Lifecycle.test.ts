@@ -9,12 +9,13 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Arbitrary, Chunk, Effect, Either, FastCheck, Option, Schedule, Stream } from "effect"
 import * as CommandHandler from "../../src/aggregate/CommandHandler.js"
-import { EventStore } from "../../src/EventStore.js"
 import * as TypedEventStore from "../../src/events/TypedEventStore.js"
+import { EventStore } from "../../src/EventStore.js"
 import { backends, checkProperty, uniqueStream } from "../events/backends.js"
 import { evolve, initialState, snapshotting, TallyCommand, TallyEvents } from "./tally.js"
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 /**
  * The state and version by the rule, no snapshot involved: every event
@@ -24,7 +25,9 @@ const fullReplay = (streamId: string) =>
   Effect.gen(function*() {
     const store = yield* EventStore
     const tallies = yield* TypedEventStore.make(TallyEvents)
-    const events = yield* collect(tallies.readStream(streamId)).pipe(Effect.catchTag("StreamNotFound", () => Effect.succeed([])))
+    const events = yield* collect(tallies.readStream(streamId)).pipe(
+      Effect.catchTag("StreamNotFound", () => Effect.succeed([]))
+    )
     const version = Option.getOrElse(yield* store.streamVersion(streamId), () => 0)
     return { state: events.reduce(evolve, initialState), version }
   })
@@ -103,7 +106,9 @@ for (const backend of backends("aggregate_lifecycle")) {
           const streamId = uniqueStream("Tally")
           yield* tallies.handle(streamId, { _tag: "AddMany", amounts: [5, 6] })
           yield* store.deleteStream(streamId)
-          yield* store.append(streamId, [{ eventType: "Added", data: { amount: 21 } }], { expectedVersion: "no_stream" })
+          yield* store.append(streamId, [{ eventType: "Added", data: { amount: 21 } }], {
+            expectedVersion: "no_stream"
+          })
           const loaded = yield* tallies.load(streamId)
           expect(loaded).toMatchObject({ version: 3, snapshotVersion: 0 })
           expect(loaded.state.total).toBe(21)
@@ -163,7 +168,10 @@ for (const backend of backends("aggregate_lifecycle")) {
           yield* store.setStreamMetadata(streamId, { maxCount: 3 })
           yield* tallies.handle(streamId, { _tag: "AddMany", amounts: [1, 2] }, { snapshot: true })
           expect(yield* tallies.load(streamId)).toMatchObject({ version: 2, snapshotVersion: 2 })
-          yield* store.append(streamId, [{ eventType: "Added", data: { amount: 10 } }, { eventType: "Added", data: { amount: 20 } }])
+          yield* store.append(streamId, [{ eventType: "Added", data: { amount: 10 } }, {
+            eventType: "Added",
+            data: { amount: 20 }
+          }])
           const loaded = yield* tallies.load(streamId)
           expect(loaded).toMatchObject({ version: 4, snapshotVersion: 0 })
           expect(loaded.state.total).toBe(2 + 10 + 20)
@@ -217,7 +225,10 @@ for (const backend of backends("aggregate_lifecycle")) {
                       yield* store.deleteStream(streamId)
                       break
                     case "Metadata":
-                      yield* store.setStreamMetadata(streamId, { truncateBefore: step.truncateBefore, maxCount: step.maxCount })
+                      yield* store.setStreamMetadata(streamId, {
+                        truncateBefore: step.truncateBefore,
+                        maxCount: step.maxCount
+                      })
                       break
                     case "Scavenge":
                       yield* store.scavenge()

@@ -10,7 +10,6 @@ import * as Aggregate from "../../src/aggregate/Aggregate.js"
 import { Properties } from "../../src/testing/index.js"
 import {
   Added,
-  type TallyCommand,
   decide,
   evolve,
   Gate,
@@ -18,6 +17,7 @@ import {
   initialState,
   limit,
   Tally,
+  type TallyCommand,
   TallyCommand as TallyCommandSchema,
   TallyEvents,
   TooMuch
@@ -107,7 +107,9 @@ describe("Properties.invariant", () => {
       decide: (command: TallyCommand, state: typeof initialState) =>
         command._tag === "Clear" ? Effect.succeed([Added.make({ amount: 0 })]) : decide(command, state)
     })
-    const violation = await violationOf(Properties.invariant(Sloppy, { commands: TallyCommandSchema, invariant: () => true }))
+    const violation = await violationOf(
+      Properties.invariant(Sloppy, { commands: TallyCommandSchema, invariant: () => true })
+    )
     expect(violation.details.commands).toEqual([{ _tag: "Clear" }])
     expect(violation.details.reason).toMatch(/^decided an event that does not encode: /)
   })
@@ -123,7 +125,9 @@ describe("Properties.invariant", () => {
       },
       decide
     })
-    const violation = await violationOf(Properties.invariant(Throwing, { commands: TallyCommandSchema, invariant: () => true }))
+    const violation = await violationOf(
+      Properties.invariant(Throwing, { commands: TallyCommandSchema, invariant: () => true })
+    )
     expect(violation.details.reason).toBe("decide or evolve threw: cannot clear a non-empty tally")
     expect(violation.details.commands.map((command) => command._tag)).toEqual([
       violation.details.commands[0]?._tag === "Add" ? "Add" : "AddMany",
@@ -131,18 +135,29 @@ describe("Properties.invariant", () => {
     ])
   })
 
-  effectIt.effect("in @effect/vitest, with a decider that needs services", () =>
-    Properties.invariant(GatedTally, { commands: TallyCommandSchema, invariant: withinLimit, numRuns: 30 }).pipe(
-      Effect.provide(Layer.succeed(Gate, Effect.void))
-    ))
-
-  effectIt.effect("in @effect/vitest, a violation is a defect carrying the InvariantViolation", () =>
-    Effect.gen(function*() {
-      const exit = yield* Effect.exit(
-        Properties.invariant(BuggyTally, { commands: TallyCommandSchema, invariant: withinLimit, numRuns: 500, seed: 7 })
+  effectIt.effect(
+    "in @effect/vitest, with a decider that needs services",
+    () =>
+      Properties.invariant(GatedTally, { commands: TallyCommandSchema, invariant: withinLimit, numRuns: 30 }).pipe(
+        Effect.provide(Layer.succeed(Gate, Effect.void))
       )
-      expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toBeInstanceOf(Properties.InvariantViolation)
-    }))
+  )
+
+  effectIt.effect(
+    "in @effect/vitest, a violation is a defect carrying the InvariantViolation",
+    () =>
+      Effect.gen(function*() {
+        const exit = yield* Effect.exit(
+          Properties.invariant(BuggyTally, {
+            commands: TallyCommandSchema,
+            invariant: withinLimit,
+            numRuns: 500,
+            seed: 7
+          })
+        )
+        expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toBeInstanceOf(Properties.InvariantViolation)
+      })
+  )
 })
 
 describe("Properties.events", () => {

@@ -8,7 +8,9 @@ import * as Aggregate from "../../src/aggregate/Aggregate.js"
 import * as EventRegistry from "../../src/events/EventRegistry.js"
 import * as EventType from "../../src/events/EventType.js"
 
-export const Added = EventType.make("Added", { schema: Schema.Struct({ amount: Schema.Int.pipe(Schema.between(1, 100)) }) })
+export const Added = EventType.make("Added", {
+  schema: Schema.Struct({ amount: Schema.Int.pipe(Schema.between(1, 100)) })
+})
 export const Cleared = EventType.make("Cleared", { schema: Schema.Struct({}) })
 export const TallyEvents = EventRegistry.make(Added, Cleared)
 export type TallyEvent = EventRegistry.Event<typeof TallyEvents>
@@ -34,7 +36,11 @@ export const evolve = (state: TallyState, event: TallyEvent): TallyState => {
   const entries = state.entries + 1
   switch (event.type) {
     case "Added":
-      return { total: state.total + event.data.amount, entries, checksum: (state.checksum * 31 + event.data.amount) % 1_000_003 }
+      return {
+        total: state.total + event.data.amount,
+        entries,
+        checksum: (state.checksum * 31 + event.data.amount) % 1_000_003
+      }
     case "Cleared":
       return { total: 0, entries, checksum: (state.checksum * 31 + 7) % 1_000_003 }
   }

@@ -17,7 +17,12 @@ export interface CheckpointBackend {
   readonly makeCheckpoints: () => Layer.Layer<CheckpointStore, unknown>
 }
 
-const event = { position: 3n, eventId: "00000000-0000-4000-8000-000000000003", streamId: "Order-1", eventType: "Placed" }
+const event = {
+  position: 3n,
+  eventId: "00000000-0000-4000-8000-000000000003",
+  streamId: "Order-1",
+  eventType: "Placed"
+}
 
 const failedEvent = (projection: string, checkpoint: string) => ({
   projection,
@@ -80,7 +85,9 @@ export const checkpointConformance = (backend: CheckpointBackend): void => {
       test(`a checkpoint name ${what} is InvalidInput in every method, and nothing is written`, () =>
         Effect.gen(function*() {
           const checkpoints = yield* CheckpointStore
-          const calls: ReadonlyArray<readonly [string, string, Effect.Effect<unknown, InvalidInput | CheckpointConflict | StoreError>]> = [
+          const calls: ReadonlyArray<
+            readonly [string, string, Effect.Effect<unknown, InvalidInput | CheckpointConflict | StoreError>]
+          > = [
             ["load", "name", checkpoints.load(name)],
             ["save", "name", checkpoints.save(name, 1n)],
             ["save with expected", "name", checkpoints.save(name, 1n, { expected: 0n })],

@@ -83,7 +83,9 @@ export const expectedVersionCases = (backend: Backend): void => {
 
       if (succeeds) {
         test(
-          `append ${describeExpected(expected)} to ${describeStream(at)} succeeds and stores the events at versions ${at + 1} and ${at + 2}`,
+          `append ${describeExpected(expected)} to ${describeStream(at)} succeeds and stores the events at versions ${
+            at + 1
+          } and ${at + 2}`,
           () =>
             Effect.gen(function*() {
               const before = yield* given
@@ -107,7 +109,9 @@ export const expectedVersionCases = (backend: Backend): void => {
         )
       } else {
         test(
-          `append ${describeExpected(expected)} to ${describeStream(at)} fails with ConcurrencyError and stores nothing`,
+          `append ${describeExpected(expected)} to ${
+            describeStream(at)
+          } fails with ConcurrencyError and stores nothing`,
           () =>
             Effect.gen(function*() {
               yield* given
@@ -134,7 +138,9 @@ export const expectedVersionCases = (backend: Backend): void => {
         yield* append("Cart-1", events(2), { expectedVersion: "no_stream" })
         // Two writers read version 2; the first one wins.
         yield* append("Cart-1", events(1, "First"), { expectedVersion: 2 })
-        const conflict = yield* failsWith("ConcurrencyError")(append("Cart-1", events(1, "Second"), { expectedVersion: 2 }))
+        const conflict = yield* failsWith("ConcurrencyError")(
+          append("Cart-1", events(1, "Second"), { expectedVersion: 2 })
+        )
         expect(conflict.actual).toBe(3)
         const version = Option.getOrElse(yield* streamVersion("Cart-1"), () => 0)
         const result = yield* append("Cart-1", events(1, "Second"), { expectedVersion: version })

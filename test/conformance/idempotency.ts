@@ -45,7 +45,9 @@ export const idempotencyCases = (backend: Backend): void => {
       Effect.gen(function*() {
         const batch = events(3)
         const first = yield* append("Order-1", batch, { expectedVersion: "no_stream" })
-        const retry = yield* leavesStoreUnchanged(append("Order-1", batch, { expectedVersion: "no_stream" }), ["Order-1"])
+        const retry = yield* leavesStoreUnchanged(append("Order-1", batch, { expectedVersion: "no_stream" }), [
+          "Order-1"
+        ])
         expect(retry).toEqual(first)
         expect(retry.streamVersion).toBe(3)
       }))
@@ -57,7 +59,9 @@ export const idempotencyCases = (backend: Backend): void => {
         const batch = events(2)
         const first = yield* append("Order-1", batch, { expectedVersion: "no_stream" })
         expect(first.streamVersion).toBe(5)
-        const retry = yield* leavesStoreUnchanged(append("Order-1", batch, { expectedVersion: "no_stream" }), ["Order-1"])
+        const retry = yield* leavesStoreUnchanged(append("Order-1", batch, { expectedVersion: "no_stream" }), [
+          "Order-1"
+        ])
         expect(retry).toEqual(first)
         // Also after the stream was deleted and re-created again since.
         yield* deleteStream("Order-1")
@@ -249,7 +253,9 @@ export const idempotencyCases = (backend: Backend): void => {
         yield* append("Order-1", events(1))
         const id = uuid()
         const error = yield* leavesStoreUnchanged(
-          failsWith("InvalidInput")(append("Order-1", [event("A", {}, { eventId: id }), event("B", {}, { eventId: id })])),
+          failsWith("InvalidInput")(
+            append("Order-1", [event("A", {}, { eventId: id }), event("B", {}, { eventId: id })])
+          ),
           ["Order-1"]
         )
         expect(error.field).toBe("events[1].eventId")
@@ -260,7 +266,11 @@ export const idempotencyCases = (backend: Backend): void => {
         const id = uuid()
         const error = yield* leavesStoreUnchanged(
           failsWith("InvalidInput")(
-            append("Order-1", [event("A", {}, { eventId: id }), event("B"), event("C", {}, { eventId: id.toUpperCase() })])
+            append("Order-1", [
+              event("A", {}, { eventId: id }),
+              event("B"),
+              event("C", {}, { eventId: id.toUpperCase() })
+            ])
           ),
           ["Order-1"]
         )

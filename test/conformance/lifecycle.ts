@@ -116,8 +116,18 @@ const invalidMetadata: ReadonlyArray<InvalidMetadataCase> = [
   { name: "custom over maxEventBytes", metadata: { custom: { note: "x".repeat(2000) } }, field: "metadata.custom" },
   { name: "an unknown setting", metadata: { maxcount: 3 }, field: "metadata.maxcount" },
   { name: "metadata that is not an object", metadata: null, field: "metadata" },
-  { name: "expectedMetadataVersion -1", metadata: {}, options: { expectedMetadataVersion: -1 }, field: "expectedMetadataVersion" },
-  { name: "expectedMetadataVersion 1.5", metadata: {}, options: { expectedMetadataVersion: 1.5 }, field: "expectedMetadataVersion" },
+  {
+    name: "expectedMetadataVersion -1",
+    metadata: {},
+    options: { expectedMetadataVersion: -1 },
+    field: "expectedMetadataVersion"
+  },
+  {
+    name: "expectedMetadataVersion 1.5",
+    metadata: {},
+    options: { expectedMetadataVersion: 1.5 },
+    field: "expectedMetadataVersion"
+  },
   {
     name: "expectedMetadataVersion no_stream",
     metadata: {},
@@ -265,7 +275,10 @@ export const lifecycleCases = (backend: Backend): void => {
         expect(versionsOf(yield* readStream("Order-1"))).toEqual([4, 5, 6, 7])
         expect(versionsOf(yield* readStream("Order-1", { direction: "backward" }))).toEqual([7, 6, 5, 4])
         expect(versionsOf(yield* readStream("Order-1", { from: 2, limit: 2 }))).toEqual([4, 5])
-        expect(versionsOf(yield* readStream("Order-1", { direction: "backward", from: 5, batchSize: 1 }))).toEqual([5, 4])
+        expect(versionsOf(yield* readStream("Order-1", { direction: "backward", from: 5, batchSize: 1 }))).toEqual([
+          5,
+          4
+        ])
         expect(versionsOf(yield* readStream("Order-1", { batchSize: 3 }))).toEqual([4, 5, 6, 7])
         expect(yield* streamVersion("Order-1")).toEqual(Option.some(7))
         expect(yield* readAll()).toEqual(all)
@@ -341,7 +354,7 @@ export const lifecycleCases = (backend: Backend): void => {
         yield* Effect.sleep(`${maxAge + 200} millis`)
         // "Fresh" holds only for a read within maxAge of the append: on a machine
         // too busy for that, the attempt says nothing and is made again.
-        for (let attempt = 1; ; attempt++) {
+        for (let attempt = 1;; attempt++) {
           const appendedAt = yield* Clock.currentTimeMillis
           yield* append("Order-1", [event(`New${attempt}`)])
           const read = (yield* readStream("Order-1")).map((e) => e.eventType)

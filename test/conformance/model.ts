@@ -46,7 +46,11 @@ const run = (commands: ReadonlyArray<AppendCommand>) =>
       )
       if (accepts(expected, actual)) {
         if (Either.isLeft(outcome)) {
-          throw new Error(`command ${index}: expected ${String(expected)} at version ${actual} should succeed: ${outcome.left.message}`)
+          throw new Error(
+            `command ${index}: expected ${
+              String(expected)
+            } at version ${actual} should succeed: ${outcome.left.message}`
+          )
         }
         expect(outcome.right.streamVersion).toBe(actual + command.count)
         expect(outcome.right.positions).toHaveLength(command.count)

@@ -19,13 +19,19 @@ conformance(fixture, { propertyRuns: 30 })
 checkpointConformance(fixture)
 
 describe("PgliteEventStore.layer", () => {
-  it.live("builds a store on its own embedded database, with the maxEventBytes it is given", () =>
-    Effect.gen(function*() {
-      const result = yield* append("Order-1", [{ eventType: "Placed", data: { total: 1 } }], { expectedVersion: "no_stream" })
-      expect(result.streamVersion).toBe(1)
-      const error = yield* failsWith("InvalidInput")(append("Order-1", [{ eventType: "Big", data: "x".repeat(200) }]))
-      expect(error.field).toBe("events[0]")
-      expect((yield* readStream("Order-1")).map((e) => e.data)).toEqual([{ total: 1 }])
-      expect(yield* readAll()).toHaveLength(1)
-    }).pipe(Effect.provide(PgliteEventStore.layer({ maxEventBytes: 100 }))), startupTimeout)
+  it.live(
+    "builds a store on its own embedded database, with the maxEventBytes it is given",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* append("Order-1", [{ eventType: "Placed", data: { total: 1 } }], {
+          expectedVersion: "no_stream"
+        })
+        expect(result.streamVersion).toBe(1)
+        const error = yield* failsWith("InvalidInput")(append("Order-1", [{ eventType: "Big", data: "x".repeat(200) }]))
+        expect(error.field).toBe("events[0]")
+        expect((yield* readStream("Order-1")).map((e) => e.data)).toEqual([{ total: 1 }])
+        expect(yield* readAll()).toHaveLength(1)
+      }).pipe(Effect.provide(PgliteEventStore.layer({ maxEventBytes: 100 }))),
+    startupTimeout
+  )
 })

@@ -5,8 +5,8 @@
 import { describe, expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { EventStore } from "../../src/EventStore.js"
 import type { EventData } from "../../src/EventData.js"
+import { EventStore } from "../../src/EventStore.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import {
   append,
@@ -228,9 +228,14 @@ export const readAllCases = (backend: Backend): void => {
         yield* given
         const two = yield* readAll({ filter: { streamIds: ["Order-1", "Cart-1"] } })
         expect(summary(two)).toEqual(expectedLog.filter((e) => e.streamId === "Order-1" || e.streamId === "Cart-1"))
-        const typed = yield* readAll({ batchSize: 1, filter: { streamIds: ["Order-1", "Cart-1"], eventTypes: ["ItemAdded"] } })
+        const typed = yield* readAll({
+          batchSize: 1,
+          filter: { streamIds: ["Order-1", "Cart-1"], eventTypes: ["ItemAdded"] }
+        })
         expect(summary(typed)).toEqual(
-          expectedLog.filter((e) => (e.streamId === "Order-1" || e.streamId === "Cart-1") && e.eventType === "ItemAdded")
+          expectedLog.filter((e) =>
+            (e.streamId === "Order-1" || e.streamId === "Cart-1") && e.eventType === "ItemAdded"
+          )
         )
         const disjoint = yield* readAll({ filter: { streamIds: ["Cart-1"], categories: ["Order"] } })
         expect(disjoint).toEqual([])

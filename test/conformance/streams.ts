@@ -141,7 +141,13 @@ export const streamCases = (backend: Backend): void => {
     test("listStreams of a category lists only the streams whose id before the first dash is the category", () =>
       Effect.gen(function*() {
         yield* given
-        expect(ids(yield* listStreams({ category: "Order" }))).toEqual(["Order", "Order-1", "Order-10", "Order-2", "Order-x-y"])
+        expect(ids(yield* listStreams({ category: "Order" }))).toEqual([
+          "Order",
+          "Order-1",
+          "Order-10",
+          "Order-2",
+          "Order-x-y"
+        ])
         expect(ids(yield* listStreams({ category: "order" }))).toEqual(["order-3"])
         expect(ids(yield* listStreams({ category: "Orderly" }))).toEqual(["Orderly-1"])
         expect(ids(yield* listStreams({ category: "😀" }))).toEqual(["😀-1"])

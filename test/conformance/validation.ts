@@ -5,9 +5,15 @@
 import { describe, expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type { EventData, EventMetadata } from "../../src/EventData.js"
 import type { InvalidInput, StoreError, StreamDeleted, StreamNotFound } from "../../src/Errors.js"
-import type { AppendOptions, EventStore, ListStreamsOptions, ReadAllOptions, ReadStreamOptions } from "../../src/EventStore.js"
+import type { EventData, EventMetadata } from "../../src/EventData.js"
+import type {
+  AppendOptions,
+  EventStore,
+  ListStreamsOptions,
+  ReadAllOptions,
+  ReadStreamOptions
+} from "../../src/EventStore.js"
 import type { ExpectedVersion } from "../../src/ExpectedVersion.js"
 import {
   append,
@@ -85,7 +91,11 @@ const appendCases: ReadonlyArray<AppendCase> = [
   { name: "a stream id that is not a string", streamId: 42 as unknown as string, field: "streamId" },
   { name: "an empty event type", events: [event("")], field: "events[0].eventType" },
   { name: "an event type of 256 characters", events: [event("T".repeat(256))], field: "events[0].eventType" },
-  { name: "an event type with a control character", events: [event("Ok"), event("Tab\tbed")], field: "events[1].eventType" },
+  {
+    name: "an event type with a control character",
+    events: [event("Ok"), event("Tab\tbed")],
+    field: "events[1].eventType"
+  },
   { name: "data with a bigint", events: withData({ amount: 10n }), field: "events[1].data" },
   { name: "data with a cycle", events: withData(cyclic()), field: "events[1].data" },
   { name: "data with a function", events: withData({ compute: () => 1 }), field: "events[1].data" },
@@ -104,7 +114,11 @@ const appendCases: ReadonlyArray<AppendCase> = [
   { name: "data with -0", events: withData({ balance: -0 }), field: "events[1].data" },
   { name: "data that is -0", events: withData(-0), field: "events[1].data" },
   { name: "data with a getter that throws", events: withData(throwing("amount")), field: "events[1].data" },
-  { name: "data with a nested getter that throws", events: withData({ lines: [throwing("sku")] }), field: "events[1].data" },
+  {
+    name: "data with a nested getter that throws",
+    events: withData({ lines: [throwing("sku")] }),
+    field: "events[1].data"
+  },
   { name: "data that is a revoked proxy", events: withData(revokedProxy()), field: "events[1].data" },
   { name: "metadata with -0", events: withMetadata({ score: -0 }), field: "events[0].metadata" },
   { name: "metadata with a getter that throws", events: withMetadata(throwing("tenant")), field: "events[0].metadata" },
@@ -117,8 +131,16 @@ const appendCases: ReadonlyArray<AppendCase> = [
   { name: "metadata with a bigint", events: withMetadata({ tenant: 1n }), field: "events[0].metadata" },
   { name: "metadata that is an array", events: withMetadata(["a"]), field: "events[0].metadata" },
   { name: "metadata that is a string", events: withMetadata("meta"), field: "events[0].metadata" },
-  { name: "a correlationId that is not a string", events: withMetadata({ correlationId: 42 }), field: "events[0].metadata.correlationId" },
-  { name: "a causationId that is not a string", events: withMetadata({ causationId: { id: 1 } }), field: "events[0].metadata.causationId" },
+  {
+    name: "a correlationId that is not a string",
+    events: withMetadata({ correlationId: 42 }),
+    field: "events[0].metadata.correlationId"
+  },
+  {
+    name: "a causationId that is not a string",
+    events: withMetadata({ causationId: { id: 1 } }),
+    field: "events[0].metadata.causationId"
+  },
   {
     name: `data over maxEventBytes (${limits.maxEventBytes + 1} bytes)`,
     events: [{ eventType: "Big", data: dataOfSize(limits.maxEventBytes + 1), metadata: {} }],
@@ -131,17 +153,29 @@ const appendCases: ReadonlyArray<AppendCase> = [
   },
   {
     name: "metadata that brings the event over maxEventBytes",
-    events: [event("Ok"), { eventType: "Big", data: { small: true }, metadata: { note: "m".repeat(limits.maxEventBytes) } }],
+    events: [event("Ok"), {
+      eventType: "Big",
+      data: { small: true },
+      metadata: { note: "m".repeat(limits.maxEventBytes) }
+    }],
     field: "events[1]"
   },
   { name: "a schema version of 0", events: [event("A", {}, { schemaVersion: 0 })], field: "events[0].schemaVersion" },
-  { name: "a schema version of 1.5", events: [event("A", {}, { schemaVersion: 1.5 })], field: "events[0].schemaVersion" },
+  {
+    name: "a schema version of 1.5",
+    events: [event("A", {}, { schemaVersion: 1.5 })],
+    field: "events[0].schemaVersion"
+  },
   {
     name: "a schema version of 2147483648 (over int4)",
     events: [event("A", {}, { schemaVersion: 2_147_483_648 })],
     field: "events[0].schemaVersion"
   },
-  { name: "an event id that is not a UUID", events: [event("A", {}, { eventId: "order-created-1" })], field: "events[0].eventId" },
+  {
+    name: "an event id that is not a UUID",
+    events: [event("A", {}, { eventId: "order-created-1" })],
+    field: "events[0].eventId"
+  },
   { name: "an empty event id", events: [event("A", {}, { eventId: "" })], field: "events[0].eventId" },
   {
     name: "an event id without dashes",
@@ -189,11 +223,31 @@ const readCases: ReadonlyArray<ReadCase> = [
   { name: "readAll with limit 0", read: allRead({ limit: 0 }), field: "limit" },
   { name: "readAll with batchSize 0", read: allRead({ batchSize: 0 }), field: "batchSize" },
   { name: "readAll with batchSize 10001", read: allRead({ batchSize: 10_001 }), field: "batchSize" },
-  { name: "readAll filtered by no event types", read: allRead({ filter: { eventTypes: [] } }), field: "filter.eventTypes" },
-  { name: "readAll filtered by an empty event type", read: allRead({ filter: { eventTypes: [""] } }), field: "filter.eventTypes" },
-  { name: "readAll filtered by no categories", read: allRead({ filter: { categories: [] } }), field: "filter.categories" },
-  { name: "readAll filtered by an empty category", read: allRead({ filter: { categories: [""] } }), field: "filter.categories" },
-  { name: "readAll filtered by no stream ids", read: allRead({ filter: { streamIds: [] } }), field: "filter.streamIds" },
+  {
+    name: "readAll filtered by no event types",
+    read: allRead({ filter: { eventTypes: [] } }),
+    field: "filter.eventTypes"
+  },
+  {
+    name: "readAll filtered by an empty event type",
+    read: allRead({ filter: { eventTypes: [""] } }),
+    field: "filter.eventTypes"
+  },
+  {
+    name: "readAll filtered by no categories",
+    read: allRead({ filter: { categories: [] } }),
+    field: "filter.categories"
+  },
+  {
+    name: "readAll filtered by an empty category",
+    read: allRead({ filter: { categories: [""] } }),
+    field: "filter.categories"
+  },
+  {
+    name: "readAll filtered by no stream ids",
+    read: allRead({ filter: { streamIds: [] } }),
+    field: "filter.streamIds"
+  },
   { name: "listStreams with limit 0", read: listRead({ limit: 0 }), field: "limit" },
   { name: "listStreams with batchSize 10001", read: listRead({ batchSize: 10_001 }), field: "batchSize" },
   { name: "listStreams of an empty category", read: listRead({ category: "" }), field: "category" },
@@ -211,7 +265,9 @@ export const validationCases = (backend: Backend): void => {
           const streamId = c.streamId ?? "Order-1"
           yield* append("Order-1", events(2))
           const error = yield* leavesStoreUnchanged(
-            failsWith("InvalidInput")(append(streamId, c.events === undefined ? events(1, "New") : c.events, c.options)),
+            failsWith("InvalidInput")(
+              append(streamId, c.events === undefined ? events(1, "New") : c.events, c.options)
+            ),
             ["Order-1"]
           )
           expect(error.field).toBe(c.field)
@@ -294,7 +350,9 @@ export const validationCases = (backend: Backend): void => {
 
     test("a store built with maxEventBytes 0 fails to start with InvalidInput on maxEventBytes", () =>
       Effect.gen(function*() {
-        const error = yield* Effect.flip(Effect.provide(append("Order-1", events(1)), backend.makeStore({ maxEventBytes: 0 })))
+        const error = yield* Effect.flip(
+          Effect.provide(append("Order-1", events(1)), backend.makeStore({ maxEventBytes: 0 }))
+        )
         expect(error).toMatchObject({ _tag: "InvalidInput", field: "maxEventBytes" })
       }))
 

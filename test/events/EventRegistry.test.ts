@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { BankEvents } from "../../examples/bank-account/events.js"
 import { EventDecodeError } from "../../src/Errors.js"
 import * as EventRegistry from "../../src/events/EventRegistry.js"
 import * as EventType from "../../src/events/EventType.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import { Properties } from "../../src/testing/index.js"
-import { BankEvents } from "../../examples/bank-account/events.js"
 import { OrderCancelled, OrderEvents, OrderPlaced, OrderPlacedV1, OrderPlacedV2 } from "./fixtures.js"
 
 const stored = (eventType: string, schemaVersion: number, data: unknown): RecordedEvent => ({
@@ -88,7 +88,9 @@ describe("EventRegistry construction", () => {
   it("make throws the same problems as a typed error, naming every one", () => {
     const gap = EventType.make("Gap", { version: 2, schema: V1 })
     expect(() => EventRegistry.make(gap, gap)).toThrow(EventRegistry.InvalidEventRegistry)
-    expect(() => EventRegistry.make(gap, gap)).toThrow(/Invalid event registry:\n {2}- "Gap": no upcaster from version 1.*\n {2}- "Gap" is declared twice/)
+    expect(() => EventRegistry.make(gap, gap)).toThrow(
+      /Invalid event registry:\n {2}- "Gap": no upcaster from version 1.*\n {2}- "Gap" is declared twice/
+    )
   })
 })
 
@@ -105,9 +107,10 @@ describe("EventRegistry.decode", () => {
       expect(yield* decodeData(2, { items: ["pen", "ink"] })).toEqual(
         Option.some({ items: [{ sku: "pen", quantity: 1 }, { sku: "ink", quantity: 1 }], placedAt: new Date(0) })
       )
-      expect(yield* decodeData(3, { items: [{ sku: "mug", quantity: 2 }], placedAt: "2024-05-01T10:00:00.000Z" })).toEqual(
-        Option.some({ items: [{ sku: "mug", quantity: 2 }], placedAt: new Date("2024-05-01T10:00:00.000Z") })
-      )
+      expect(yield* decodeData(3, { items: [{ sku: "mug", quantity: 2 }], placedAt: "2024-05-01T10:00:00.000Z" }))
+        .toEqual(
+          Option.some({ items: [{ sku: "mug", quantity: 2 }], placedAt: new Date("2024-05-01T10:00:00.000Z") })
+        )
     }))
 
   it.effect("keeps the stored event's fields, with the stored schema version", () =>
@@ -137,7 +140,9 @@ describe("EventRegistry.decode", () => {
       })
       expect(error.issue).toMatch(/^upcasting version 2 to 3: /)
       expect(error.issue).toMatch(/\["items"\][\s\S]*Expected ReadonlyArray<string>, actual "pen"/)
-      expect(error.message).toMatch(/^Could not decode event "OrderPlaced" \(schema version 2\) at "Order-7" version 3, position 42: /)
+      expect(error.message).toMatch(
+        /^Could not decode event "OrderPlaced" \(schema version 2\) at "Order-7" version 3, position 42: /
+      )
       expect(error.cause).toBeInstanceOf(ParseResult.ParseError)
     }))
 
@@ -152,7 +157,9 @@ describe("EventRegistry.decode", () => {
           })
         }
       })
-      const error = yield* Effect.flip(EventRegistry.decode(EventRegistry.make(Fragile), stored("Fragile", 1, { a: "x" })))
+      const error = yield* Effect.flip(
+        EventRegistry.decode(EventRegistry.make(Fragile), stored("Fragile", 1, { a: "x" }))
+      )
       expect(error.reason).toBe("InvalidData")
       expect(error.issue).toBe("the upcaster from version 1 threw: no luck")
     }))
@@ -164,7 +171,9 @@ describe("EventRegistry.decode", () => {
         schema: Schema.Struct({ a: Schema.String, b: Schema.Number }),
         upcasters: { 1: EventType.upcast(V1, (v1) => ({ ...v1, b: "not a number" })) }
       })
-      const error = yield* Effect.flip(EventRegistry.decode(EventRegistry.make(Sloppy), stored("Sloppy", 1, { a: "x" })))
+      const error = yield* Effect.flip(
+        EventRegistry.decode(EventRegistry.make(Sloppy), stored("Sloppy", 1, { a: "x" }))
+      )
       expect(error.issue).toMatch(/^as version 2: [\s\S]*\["b"\][\s\S]*Expected number/)
     }))
 
@@ -181,7 +190,12 @@ describe("EventRegistry.decode", () => {
     Effect.gen(function*() {
       const audit = stored("OrderAudited", 1, { by: "ops" })
       const error = yield* Effect.flip(EventRegistry.decode(OrderEvents, audit))
-      expect(error).toMatchObject({ reason: "UnknownEventType", eventType: "OrderAudited", schemaVersion: 1, position: 42n })
+      expect(error).toMatchObject({
+        reason: "UnknownEventType",
+        eventType: "OrderAudited",
+        schemaVersion: 1,
+        position: 42n
+      })
       expect(yield* EventRegistry.decode(OrderEvents, audit, "skip")).toEqual(Option.none())
       const raw = Option.getOrThrow(yield* EventRegistry.decode(OrderEvents, audit, "passthrough"))
       expect(raw).toBe(audit)
@@ -207,7 +221,11 @@ describe("EventRegistry.encode", () => {
   it.effect("data that does not encode is an InvalidInput naming the field", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
-        EventRegistry.encode(OrderEvents, OrderPlaced.make({ items: [{ sku: "x", quantity: -1 }], placedAt: new Date(0) }), "events[0]")
+        EventRegistry.encode(
+          OrderEvents,
+          OrderPlaced.make({ items: [{ sku: "x", quantity: -1 }], placedAt: new Date(0) }),
+          "events[0]"
+        )
       )
       expect(error._tag).toBe("InvalidInput")
       expect(error.field).toBe("events[0].data")

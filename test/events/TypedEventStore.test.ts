@@ -7,25 +7,34 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Arbitrary, Chunk, Effect, FastCheck, Option, Stream } from "effect"
 import { EventDecodeError } from "../../src/Errors.js"
-import { EventStore } from "../../src/EventStore.js"
 import * as EventRegistry from "../../src/events/EventRegistry.js"
 import * as TypedEventStore from "../../src/events/TypedEventStore.js"
+import { EventStore } from "../../src/EventStore.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import { deepEquals } from "../../src/testing/internal/equality.js"
-import { backends, checkProperty, uniqueCategory, uniqueStream } from "./backends.js"
 import { startupTimeout } from "../support/wait.js"
+import { backends, checkProperty, uniqueCategory, uniqueStream } from "./backends.js"
 import { OldOrderEvents, OrderCancelled, OrderEvents, OrderPlaced } from "./fixtures.js"
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
-const dataOf = (events: ReadonlyArray<EventRegistry.Recorded<EventRegistry.Event<typeof OrderEvents>> | RecordedEvent>) =>
-  events.map((event) => EventRegistry.isDecoded(event) ? { type: event.type, data: event.data } : { raw: event.eventType })
+const dataOf = (
+  events: ReadonlyArray<EventRegistry.Recorded<EventRegistry.Event<typeof OrderEvents>> | RecordedEvent>
+) =>
+  events.map((event) =>
+    EventRegistry.isDecoded(event) ? { type: event.type, data: event.data } : { raw: event.eventType }
+  )
 
 /** The three shapes OrderPlaced had, as they sit in the table, and what each reads as today. */
 const history = [
   { eventType: "OrderPlaced", schemaVersion: 1, data: { item: "book" } },
   { eventType: "OrderPlaced", schemaVersion: 2, data: { items: ["pen", "ink"] } },
-  { eventType: "OrderPlaced", schemaVersion: 3, data: { items: [{ sku: "mug", quantity: 2 }], placedAt: "2024-05-01T10:00:00.000Z" } },
+  {
+    eventType: "OrderPlaced",
+    schemaVersion: 3,
+    data: { items: [{ sku: "mug", quantity: 2 }], placedAt: "2024-05-01T10:00:00.000Z" }
+  },
   { eventType: "OrderCancelled", data: { reason: "changed my mind" } }
 ]
 const current = [
@@ -58,9 +67,15 @@ for (const backend of backends("typed")) {
         Effect.gen(function*() {
           const store = yield* EventStore
           const category = uniqueCategory("Order")
-          yield* store.append(`${category}-1`, [...history.slice(0, 1), { eventType: "OrderAudited", data: {} }, ...history.slice(1)])
+          yield* store.append(`${category}-1`, [
+            ...history.slice(0, 1),
+            { eventType: "OrderAudited", data: {} },
+            ...history.slice(1)
+          ])
           const orders = yield* TypedEventStore.make(OrderEvents, { unknownEvents: "skip" })
-          const live = yield* collect(orders.subscribe({ filter: { categories: [category] } }).pipe(Stream.take(current.length)))
+          const live = yield* collect(
+            orders.subscribe({ filter: { categories: [category] } }).pipe(Stream.take(current.length))
+          )
           expect(dataOf(live)).toEqual(current)
         }))
 
@@ -72,7 +87,10 @@ for (const backend of backends("typed")) {
           const [row] = yield* collect((yield* EventStore).readStream(streamId))
           expect(row).toMatchObject({ eventType: "OrderPlaced", schemaVersion: 1, data: { item: "lamp" } })
           const [event] = yield* collect((yield* TypedEventStore.make(OrderEvents)).readStream(streamId))
-          expect(event).toMatchObject({ type: "OrderPlaced", data: { items: [{ sku: "lamp", quantity: 1 }], placedAt: new Date(0) } })
+          expect(event).toMatchObject({
+            type: "OrderPlaced",
+            data: { items: [{ sku: "lamp", quantity: 1 }], placedAt: new Date(0) }
+          })
         }))
 
       it.effect("append encodes with the current schema, storing its version, ids and metadata", () =>
@@ -81,12 +99,24 @@ for (const backend of backends("typed")) {
           const orders = yield* Orders
           const eventId = "0190f5a2-7c1e-7a3b-9d1e-2f3a4b5c6d7e".replace("7e", Math.random().toString(16).slice(2, 4))
           const result = yield* orders.append(streamId, [
-            { ...OrderPlaced.make({ items: [{ sku: "a", quantity: 3 }], placedAt: new Date(1_000) }), eventId, metadata: { correlationId: "c-1" } },
+            {
+              ...OrderPlaced.make({ items: [{ sku: "a", quantity: 3 }], placedAt: new Date(1_000) }),
+              eventId,
+              metadata: { correlationId: "c-1" }
+            },
             OrderCancelled.make({ reason: "r", refund: 5n })
           ], { expectedVersion: "no_stream" })
           expect(result.streamVersion).toBe(2)
           const rows = yield* collect((yield* EventStore).readStream(streamId))
-          expect(rows.map(({ data, eventId, eventType, metadata, schemaVersion }) => ({ eventId, eventType, schemaVersion, data, metadata })))
+          expect(
+            rows.map(({ data, eventId, eventType, metadata, schemaVersion }) => ({
+              eventId,
+              eventType,
+              schemaVersion,
+              data,
+              metadata
+            }))
+          )
             .toEqual([
               {
                 eventId,
@@ -95,7 +125,13 @@ for (const backend of backends("typed")) {
                 data: { items: [{ sku: "a", quantity: 3 }], placedAt: "1970-01-01T00:00:01.000Z" },
                 metadata: { correlationId: "c-1" }
               },
-              { eventId: rows[1]?.eventId, eventType: "OrderCancelled", schemaVersion: 1, data: { reason: "r", refund: "5" }, metadata: {} }
+              {
+                eventId: rows[1]?.eventId,
+                eventType: "OrderCancelled",
+                schemaVersion: 1,
+                data: { reason: "r", refund: "5" },
+                metadata: {}
+              }
             ])
         }).pipe(Effect.provide(Orders.layer)))
 
@@ -148,7 +184,9 @@ for (const backend of backends("typed")) {
             const category = uniqueCategory("Mixed")
             yield* mixed(category)
             const orders = yield* TypedEventStore.make(OrderEvents)
-            for (const read of [orders.readStream(`${category}-1`), orders.readAll({ filter: { categories: [category] } })]) {
+            for (
+              const read of [orders.readStream(`${category}-1`), orders.readAll({ filter: { categories: [category] } })]
+            ) {
               const error = yield* Effect.flip(collect(read))
               expect(error).toBeInstanceOf(EventDecodeError)
               expect(error).toMatchObject({ reason: "UnknownEventType", eventType: "OrderAudited", streamVersion: 2 })
@@ -173,7 +211,9 @@ for (const backend of backends("typed")) {
             const category = uniqueCategory("Mixed")
             yield* mixed(category)
             const orders = yield* TypedEventStore.make(OrderEvents, { unknownEvents: "passthrough" })
-            for (const read of [orders.readStream(`${category}-1`), orders.readAll({ filter: { categories: [category] } })]) {
+            for (
+              const read of [orders.readStream(`${category}-1`), orders.readAll({ filter: { categories: [category] } })]
+            ) {
               const events = yield* collect(read)
               expect(dataOf(events)).toEqual([
                 OrderCancelled.make({ reason: "a" }),

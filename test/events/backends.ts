@@ -62,4 +62,5 @@ export const checkProperty = <A, R>(
     ))
 
 /** A category no other test of the run uses (no `-` in it). */
-export const uniqueCategory = (name: string) => `${name}${(++streams).toString(36)}${Math.random().toString(36).slice(2, 8)}`
+export const uniqueCategory = (name: string) =>
+  `${name}${(++streams).toString(36)}${Math.random().toString(36).slice(2, 8)}`

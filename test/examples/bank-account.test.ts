@@ -8,22 +8,28 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Arbitrary, Chunk, Effect, FastCheck, Option, Stream } from "effect"
 import { it } from "vitest"
-import { AccountClosed, AccountOpened, BankEvents, MoneyDeposited, MoneyWithdrawn } from "../../examples/bank-account/events.js"
 import {
   AccountAlreadyOpened,
   AccountNotOpen,
+  type AccountState,
   BalanceNotZero,
   BankAccount,
   BankCommand,
-  type AccountState,
   decide,
   evolve,
   InsufficientFunds
 } from "../../examples/bank-account/BankAccount.js"
+import {
+  AccountClosed,
+  AccountOpened,
+  BankEvents,
+  MoneyDeposited,
+  MoneyWithdrawn
+} from "../../examples/bank-account/events.js"
 import * as Aggregate from "../../src/aggregate/Aggregate.js"
 import * as CommandHandler from "../../src/aggregate/CommandHandler.js"
-import { EventStore } from "../../src/EventStore.js"
 import * as TypedEventStore from "../../src/events/TypedEventStore.js"
+import { EventStore } from "../../src/EventStore.js"
 import { DeciderSpecification, Properties } from "../../src/testing/index.js"
 import { backends, checkProperty, uniqueStream } from "../events/backends.js"
 import { startupTimeout } from "../support/wait.js"
@@ -100,7 +106,8 @@ describe("bank account invariants (property tests)", () => {
   it("every bank event survives encode → JSON → decode", () => Properties.roundTrip(BankEvents))
 })
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 for (const backend of backends("bank")) {
   describe.skipIf(!backend.available)(`bank accounts on ${backend.name}`, () => {
@@ -114,7 +121,12 @@ for (const backend of backends("bank")) {
             { eventType: "MoneyDeposited", schemaVersion: 1, data: { amount: 12.34 } }
           ])
           const accounts = yield* CommandHandler.make(BankAccount)
-          expect((yield* accounts.load(streamId)).state).toEqual({ _tag: "Open", owner: "Ada", currency: "EUR", balance: 1234 })
+          expect((yield* accounts.load(streamId)).state).toEqual({
+            _tag: "Open",
+            owner: "Ada",
+            currency: "EUR",
+            balance: 1234
+          })
           const result = yield* accounts.handle(streamId, { _tag: "Withdraw", amount: 1234 })
           expect(result.state).toMatchObject({ balance: 0 })
           const bank = yield* TypedEventStore.make(BankEvents)

@@ -16,8 +16,8 @@
  * One file, so that its tests run one after another: a restart here ends
  * every session on the server.
  */
-import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
   Chunk,
@@ -41,8 +41,8 @@ import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres/
 import * as Projection from "../../src/Projection.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import * as RunnerLock from "../../src/RunnerLock.js"
-import * as FaultServer from "../support/faultServer.js"
 import { amountOf, createTables, readBack } from "../processes/readModel.js"
+import * as FaultServer from "../support/faultServer.js"
 
 const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
 
@@ -51,7 +51,11 @@ const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${Math.
  * connections named `applicationName`, so that the test can end exactly them.
  */
 const storeLayer = (schema: string, applicationName: string) =>
-  Layer.mergeAll(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema, migrate: false }), RunnerLock.layerLocal).pipe(
+  Layer.mergeAll(
+    PostgresEventStore.layer({ schema }),
+    PostgresCheckpointStore.layer({ schema, migrate: false }),
+    RunnerLock.layerLocal
+  ).pipe(
     Layer.provideMerge(
       Layer.scopedDiscard(
         // The store's sessions go first: a statement of an interrupted fiber may still run on one.
@@ -68,7 +72,11 @@ const storeLayer = (schema: string, applicationName: string) =>
   )
 
 /** Polls `check` until it holds, for at most `timeout` (generous: the machine may be busy). */
-const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, what: string, timeout: Duration.DurationInput = Duration.minutes(2)) =>
+const waitUntil = <E, R>(
+  check: Effect.Effect<boolean, E, R>,
+  what: string,
+  timeout: Duration.DurationInput = Duration.minutes(2)
+) =>
   check.pipe(
     Effect.repeat({ schedule: Schedule.spaced(Duration.millis(50)), until: (done) => done }),
     Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out waiting until ${what}`) }),
@@ -93,7 +101,10 @@ const holding = (...statements: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.tryPromise(async () => {
       const { default: pg } = await import("pg")
-      const client = new pg.Client({ connectionString: FaultServer.faultDatabaseUrl, application_name: "fault-test-holder" })
+      const client = new pg.Client({
+        connectionString: FaultServer.faultDatabaseUrl,
+        application_name: "fault-test-holder"
+      })
       client.on("error", () => {})
       await client.connect()
       for (const statement of statements) await client.query(statement)
@@ -156,7 +167,12 @@ const holdCommits = (schema: string) =>
   Effect.gen(function*() {
     yield* FaultServer.query(`CREATE FUNCTION ${schema}.hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_advisory_xact_lock(hashtext(TG_TABLE_SCHEMA)); RETURN NULL; END $$`)
-    for (const [table, events] of [["streams", "INSERT OR UPDATE"], ["events", "UPDATE OR DELETE"], ["checkpoints", "INSERT OR UPDATE"]]) {
+    for (
+      const [table, events] of [["streams", "INSERT OR UPDATE"], ["events", "UPDATE OR DELETE"], [
+        "checkpoints",
+        "INSERT OR UPDATE"
+      ]]
+    ) {
       yield* FaultServer.query(`CREATE CONSTRAINT TRIGGER hold_commit AFTER ${events} ON ${schema}.${table}
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${schema}.hold_commit()`)
     }
@@ -181,7 +197,8 @@ const fieldsOf = (error: unknown) => {
   return { _tag, message, outcomeUnknown, sqlState }
 }
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 const terminated = "terminating connection due to administrator command (SQLSTATE 57P01)"
 
@@ -193,7 +210,9 @@ interface Operation {
   /** A statement that makes `run` wait before its COMMIT (run in a transaction of the test's own). */
   readonly lock: (schema: string) => string
   /** Checks that `run` took no effect. */
-  readonly untouched: (schema: string) => Effect.Effect<void, unknown, EventStore | CheckpointStore | SqlClient.SqlClient>
+  readonly untouched: (
+    schema: string
+  ) => Effect.Effect<void, unknown, EventStore | CheckpointStore | SqlClient.SqlClient>
   /** Checks that `run` took effect. */
   readonly done: (schema: string) => Effect.Effect<void, unknown, EventStore | CheckpointStore | SqlClient.SqlClient>
   /** The beginning of the message when the connection is lost before COMMIT, and at COMMIT. */
@@ -204,9 +223,14 @@ interface Operation {
 const streamId = "Doc-1"
 const lockStream = (schema: string) => `SELECT 1 FROM ${schema}.streams WHERE stream_id = '${streamId}' FOR UPDATE`
 const twoEvents = (_schema: string) =>
-  Effect.flatMap(EventStore, (store) => store.append(streamId, [{ eventType: "A", data: { n: 1 } }, { eventType: "B", data: { n: 2 } }]))
+  Effect.flatMap(
+    EventStore,
+    (store) => store.append(streamId, [{ eventType: "A", data: { n: 1 } }, { eventType: "B", data: { n: 2 } }])
+  )
 const versionIs = (expected: Option.Option<number>) => (_schema: string) =>
-  Effect.flatMap(EventStore, (store) => store.streamVersion(streamId)).pipe(Effect.map((version) => expect(version).toEqual(expected)))
+  Effect.flatMap(EventStore, (store) => store.streamVersion(streamId)).pipe(
+    Effect.map((version) => expect(version).toEqual(expected))
+  )
 const hotEvents = Effect.flatMap(EventStore, (store) => collect(store.readAll({ filter: { streamIds: [streamId] } })))
 
 const checkpointAndModel = (schema: string, checkpoint: bigint, rows: number) =>
@@ -250,7 +274,8 @@ const operations: ReadonlyArray<Operation> = [
     done: () => Effect.map(hotEvents, (events) => expect(events.length).toBe(0))
   }),
   onStream("eraseStream", "erase", (store) => store.eraseStream(streamId), {
-    untouched: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.data)).toEqual([{ n: 1 }, { n: 2 }])),
+    untouched: () =>
+      Effect.map(hotEvents, (events) => expect(events.map((event) => event.data)).toEqual([{ n: 1 }, { n: 2 }])),
     done: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.data)).toEqual([null, null]))
   }),
   onStream("scavenge", "scavenge", (store) => store.scavenge(), {
@@ -259,7 +284,8 @@ const operations: ReadonlyArray<Operation> = [
         yield* twoEvents(schema)
         yield* Effect.flatMap(EventStore, (store) => store.setStreamMetadata(streamId, { truncateBefore: 2 }))
       }),
-    untouched: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.streamVersion)).toEqual([1, 2])),
+    untouched: () =>
+      Effect.map(hotEvents, (events) => expect(events.map((event) => event.streamVersion)).toEqual([1, 2])),
     done: () => Effect.map(hotEvents, (events) => expect(events.map((event) => event.streamVersion)).toEqual([2]))
   }),
   {
@@ -320,8 +346,7 @@ const readModelProjection = (schema: string, handlerFailures: { count: number })
   })
 
 /** Counted on a session of the test's own, which the faults do not touch. */
-const count = (sql: string) =>
-  Effect.map(FaultServer.query<{ readonly n: number }>(sql), ([row]) => row?.n ?? 0)
+const count = (sql: string) => Effect.map(FaultServer.query<{ readonly n: number }>(sql), ([row]) => row?.n ?? 0)
 const appliedEvents = (schema: string) => count(`SELECT count(*)::int AS n FROM ${schema}.applied`)
 const storedEvents = (schema: string) => count(`SELECT count(*)::int AS n FROM ${schema}.events`)
 
@@ -378,7 +403,10 @@ const startWriters = (writers: number) =>
                 if (error._tag === "StoreError" && error.outcomeUnknown === true) unknownOutcomes++
               })
             ),
-            Effect.retry({ schedule: Schedule.spaced(Duration.millis(50)), while: (error) => error._tag === "StoreError" })
+            Effect.retry({
+              schedule: Schedule.spaced(Duration.millis(50)),
+              while: (error) => error._tag === "StoreError"
+            })
           )
           acknowledged.push(...events.map((event) => event.eventId))
           yield* Effect.sleep(Duration.millis(50))
@@ -397,7 +425,9 @@ const startWriters = (writers: number) =>
  * kept), in a scope that closes before the store does.
  */
 const onFaultServer = <A, E>(
-  body: (fixture: { readonly schema: string; readonly applicationName: string; readonly log: ReturnType<typeof makeLog> }) => Effect.Effect<
+  body: (
+    fixture: { readonly schema: string; readonly applicationName: string; readonly log: ReturnType<typeof makeLog> }
+  ) => Effect.Effect<
     A,
     E,
     EventStore | CheckpointStore | RunnerLock.RunnerLock | SqlClient.SqlClient | Scope.Scope
@@ -414,233 +444,301 @@ const onFaultServer = <A, E>(
 
 describe.skipIf(!FaultServer.faultServerAvailable)("the store under connection faults (PostgreSQL)", () => {
   for (const operation of operations) {
-    it.live(`${operation.name} whose connection is terminated before its COMMIT fails with a StoreError and takes no effect`, () =>
-      onFaultServer(({ applicationName, schema }) => Effect.gen(function*() {
-        yield* operation.setup(schema)
-        const exit = yield* terminatedWhenBlocked(operation.run(schema), applicationName, "statement", [
-          "BEGIN",
-          operation.lock(schema)
-        ])
-        expect(fieldsOf(typedFailure(exit))).toEqual({
-          _tag: "StoreError",
-          sqlState: "57P01",
-          message: `${operation.before}: ${terminated}`,
-          outcomeUnknown: undefined
-        })
-        yield* afterFault(operation.untouched(schema))
-        // The store is consistent: the operation goes through when run again.
-        yield* afterFault(operation.run(schema))
-        yield* operation.done(schema)
-      })), 120_000)
+    it.live(
+      `${operation.name} whose connection is terminated before its COMMIT fails with a StoreError and takes no effect`,
+      () =>
+        onFaultServer(({ applicationName, schema }) =>
+          Effect.gen(function*() {
+            yield* operation.setup(schema)
+            const exit = yield* terminatedWhenBlocked(operation.run(schema), applicationName, "statement", [
+              "BEGIN",
+              operation.lock(schema)
+            ])
+            expect(fieldsOf(typedFailure(exit))).toEqual({
+              _tag: "StoreError",
+              sqlState: "57P01",
+              message: `${operation.before}: ${terminated}`,
+              outcomeUnknown: undefined
+            })
+            yield* afterFault(operation.untouched(schema))
+            // The store is consistent: the operation goes through when run again.
+            yield* afterFault(operation.run(schema))
+            yield* operation.done(schema)
+          })
+        ),
+      120_000
+    )
 
-    it.live(`${operation.name} whose connection is terminated in its COMMIT fails with a StoreError whose outcome is unknown`, () =>
-      onFaultServer(({ applicationName, schema }) => Effect.gen(function*() {
-        yield* operation.setup(schema)
-        yield* holdCommits(schema)
-        const exit = yield* terminatedWhenBlocked(operation.run(schema), applicationName, "commit", [holdCommit(schema)])
-        expect(fieldsOf(typedFailure(exit))).toEqual({
-          _tag: "StoreError",
-          sqlState: "57P01",
-          outcomeUnknown: true,
-          message: `${operation.atCommit}: the connection was lost at commit, so whether it committed is unknown: ${terminated}`
-        })
-        // Here the server was still in the commit's deferred triggers: it rolled back.
-        yield* afterFault(operation.untouched(schema))
-        yield* afterFault(operation.run(schema))
-        yield* operation.done(schema)
-      })), 120_000)
+    it.live(
+      `${operation.name} whose connection is terminated in its COMMIT fails with a StoreError whose outcome is unknown`,
+      () =>
+        onFaultServer(({ applicationName, schema }) =>
+          Effect.gen(function*() {
+            yield* operation.setup(schema)
+            yield* holdCommits(schema)
+            const exit = yield* terminatedWhenBlocked(operation.run(schema), applicationName, "commit", [
+              holdCommit(schema)
+            ])
+            expect(fieldsOf(typedFailure(exit))).toEqual({
+              _tag: "StoreError",
+              sqlState: "57P01",
+              outcomeUnknown: true,
+              message:
+                `${operation.atCommit}: the connection was lost at commit, so whether it committed is unknown: ${terminated}`
+            })
+            // Here the server was still in the commit's deferred triggers: it rolled back.
+            yield* afterFault(operation.untouched(schema))
+            yield* afterFault(operation.run(schema))
+            yield* operation.done(schema)
+          })
+        ),
+      120_000
+    )
   }
 
-  it.live("an append whose connection is lost at its commit fails with outcomeUnknown; retried with the same event ids it is stored exactly once", () =>
-    onFaultServer(({ applicationName, schema }) => Effect.gen(function*() {
-      const store = yield* EventStore
-      yield* holdCommits(schema)
-      const events = [
-        { eventId: crypto.randomUUID(), eventType: "Paid", data: { amount: 5 } },
-        { eventId: crypto.randomUUID(), eventType: "Shipped", data: {} }
-      ]
-      const append = store.append("Order-7", events, { expectedVersion: "no_stream" })
-      // An append is one statement: its commit is the end of that statement.
-      const exit = yield* terminatedWhenBlocked(append, applicationName, "statement", [holdCommit(schema)])
-      expect(fieldsOf(typedFailure(exit))).toEqual({
-        _tag: "StoreError",
-        sqlState: "57P01",
-        outcomeUnknown: true,
-        message: `Could not append to "Order-7": ${terminated}`
-      })
-      const first = yield* afterFault(append)
-      // Again, as after an answer lost once the append had committed: the same result, nothing stored twice.
-      const again = yield* append
-      expect(again).toEqual(first)
-      const stored = yield* collect(store.readStream("Order-7"))
-      expect(stored.map((event) => event.eventId)).toEqual(events.map((event) => event.eventId))
-    })), 120_000)
+  it.live(
+    "an append whose connection is lost at its commit fails with outcomeUnknown; retried with the same event ids it is stored exactly once",
+    () =>
+      onFaultServer(({ applicationName, schema }) =>
+        Effect.gen(function*() {
+          const store = yield* EventStore
+          yield* holdCommits(schema)
+          const events = [
+            { eventId: crypto.randomUUID(), eventType: "Paid", data: { amount: 5 } },
+            { eventId: crypto.randomUUID(), eventType: "Shipped", data: {} }
+          ]
+          const append = store.append("Order-7", events, { expectedVersion: "no_stream" })
+          // An append is one statement: its commit is the end of that statement.
+          const exit = yield* terminatedWhenBlocked(append, applicationName, "statement", [holdCommit(schema)])
+          expect(fieldsOf(typedFailure(exit))).toEqual({
+            _tag: "StoreError",
+            sqlState: "57P01",
+            outcomeUnknown: true,
+            message: `Could not append to "Order-7": ${terminated}`
+          })
+          const first = yield* afterFault(append)
+          // Again, as after an answer lost once the append had committed: the same result, nothing stored twice.
+          const again = yield* append
+          expect(again).toEqual(first)
+          const stored = yield* collect(store.readStream("Order-7"))
+          expect(stored.map((event) => event.eventId)).toEqual(events.map((event) => event.eventId))
+        })
+      ),
+    120_000
+  )
 
   it.live(
     "an exactly-once projection resumes by itself, each event applied once, through terminated sessions, a restart and kill -9 of the postmaster mid-batch",
     () =>
-      onFaultServer(({ applicationName, log, schema }) => Effect.gen(function*() {
-        yield* createTables(schema)
-        const handlerFailures = { count: 0 }
-        const runner = yield* Projection.start(readModelProjection(schema, handlerFailures))
-        const writing = yield* startWriters(2)
-        const figures: Record<string, number | string> = {}
-        const started = yield* Clock.currentTimeMillis
+      onFaultServer(({ applicationName, log, schema }) =>
+        Effect.gen(function*() {
+          yield* createTables(schema)
+          const handlerFailures = { count: 0 }
+          const runner = yield* Projection.start(readModelProjection(schema, handlerFailures))
+          const writing = yield* startWriters(2)
+          const figures: Record<string, number | string> = {}
+          const started = yield* Clock.currentTimeMillis
 
-        // 1. The store's sessions terminated again and again while it works.
-        yield* waitUntil(Effect.map(appliedEvents(schema), (n) => n > 0), "the projection applied something")
-        let terminations = 0
-        const rounds = 20
-        for (let round = 0; round < rounds; round++) {
-          yield* Effect.sleep(Duration.millis(250))
-          terminations += yield* FaultServer.terminateBackends(applicationName)
-        }
-        figures.terminationRounds = rounds
-        figures.sessionsTerminated = terminations
-        figures.resumeAfterTerminationsMs = yield* resumed(schema)
+          // 1. The store's sessions terminated again and again while it works.
+          yield* waitUntil(Effect.map(appliedEvents(schema), (n) => n > 0), "the projection applied something")
+          let terminations = 0
+          const rounds = 20
+          for (let round = 0; round < rounds; round++) {
+            yield* Effect.sleep(Duration.millis(250))
+            terminations += yield* FaultServer.terminateBackends(applicationName)
+          }
+          figures.terminationRounds = rounds
+          figures.sessionsTerminated = terminations
+          figures.resumeAfterTerminationsMs = yield* resumed(schema)
 
-        // 2. A restart while a batch is in flight.
-        yield* waitUntil(batchInFlight(applicationName), "a batch is in flight")
-        figures.resumeAfterRestartMs = yield* resumed(schema, FaultServer.restart)
+          // 2. A restart while a batch is in flight.
+          yield* waitUntil(batchInFlight(applicationName), "a batch is in flight")
+          figures.resumeAfterRestartMs = yield* resumed(schema, FaultServer.restart)
 
-        // 3. kill -9 of the postmaster while a batch is in flight, then a start.
-        yield* waitUntil(batchInFlight(applicationName), "a batch is in flight")
-        figures.resumeAfterKill9Ms = yield* resumed(schema, FaultServer.killPostmaster.pipe(Effect.zipRight(FaultServer.start)))
+          // 3. kill -9 of the postmaster while a batch is in flight, then a start.
+          yield* waitUntil(batchInFlight(applicationName), "a batch is in flight")
+          figures.resumeAfterKill9Ms = yield* resumed(
+            schema,
+            FaultServer.killPostmaster.pipe(Effect.zipRight(FaultServer.start))
+          )
 
-        // The writers stop; the runner must end live, by itself, with everything applied once.
-        const { acknowledged, appendFailures, unknownOutcomes } = yield* writing.stop
-        yield* waitUntil(
-          Effect.gen(function*() {
-            const state = yield* runner.state.get
-            if (state._tag === "Failed") return yield* Effect.fail(new Error(`the runner failed: ${state.reason}`))
-            const status = yield* Effect.either(runner.status)
-            const stored = yield* storedEvents(schema)
-            return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
-              (yield* appliedEvents(schema)) === stored
-          }),
-          "the runner is live again with every event applied"
-        )
-        const events = yield* afterFault(collect(Stream.unwrap(Effect.map(EventStore, (store) => store.readAll()))))
-        const model = yield* afterFault(readBack(schema))
-        expect(model.applied).toEqual(events.map((event) => [event.position, event.eventId]))
-        expect(model.deliveries).toEqual(events.map((event) => event.position))
-        expect(model.total).toBe(events.reduce((sum, event) => sum + amountOf(event.data), 0))
-        const stored = new Set(events.map((event) => event.eventId))
-        expect(acknowledged.filter((id) => !stored.has(id))).toEqual([])
+          // The writers stop; the runner must end live, by itself, with everything applied once.
+          const { acknowledged, appendFailures, unknownOutcomes } = yield* writing.stop
+          yield* waitUntil(
+            Effect.gen(function*() {
+              const state = yield* runner.state.get
+              if (state._tag === "Failed") return yield* Effect.fail(new Error(`the runner failed: ${state.reason}`))
+              const status = yield* Effect.either(runner.status)
+              const stored = yield* storedEvents(schema)
+              return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
+                (yield* appliedEvents(schema)) === stored
+            }),
+            "the runner is live again with every event applied"
+          )
+          const events = yield* afterFault(collect(Stream.unwrap(Effect.map(EventStore, (store) => store.readAll()))))
+          const model = yield* afterFault(readBack(schema))
+          expect(model.applied).toEqual(events.map((event) => [event.position, event.eventId]))
+          expect(model.deliveries).toEqual(events.map((event) => event.position))
+          expect(model.total).toBe(events.reduce((sum, event) => sum + amountOf(event.data), 0))
+          const stored = new Set(events.map((event) => event.eventId))
+          expect(acknowledged.filter((id) => !stored.has(id))).toEqual([])
 
-        figures.events = events.length
-        figures.acknowledgedEvents = acknowledged.length
-        figures.appendFailures = appendFailures
-        figures.appendOutcomesUnknown = unknownOutcomes
-        figures.handlerFailures = handlerFailures.count
-        figures.runnerRestarts = log.count("restarts after a store error")
-        figures.subscriptionRetries = log.count("Subscription read failed")
-        figures.totalMs = (yield* Clock.currentTimeMillis) - started
-        console.log(`exactly-once projection under faults: ${JSON.stringify(figures)}`)
-      })),
+          figures.events = events.length
+          figures.acknowledgedEvents = acknowledged.length
+          figures.appendFailures = appendFailures
+          figures.appendOutcomesUnknown = unknownOutcomes
+          figures.handlerFailures = handlerFailures.count
+          figures.runnerRestarts = log.count("restarts after a store error")
+          figures.subscriptionRetries = log.count("Subscription read failed")
+          figures.totalMs = (yield* Clock.currentTimeMillis) - started
+          console.log(`exactly-once projection under faults: ${JSON.stringify(figures)}`)
+        })
+      ),
     600_000
   )
 
-  it.live("a projection whose handler loses its database restarts from its checkpoint, rather than retrying, parking or stopping on the event", () =>
-    onFaultServer(({ schema }) => Effect.gen(function*() {
-      const store = yield* EventStore
-      yield* createTables(schema)
-      const reached = yield* Deferred.make<void>()
-      const gate = yield* Deferred.make<void>()
-      // At least once: the handler's statements run on their own, outside the checkpoint's transaction.
-      const runner = yield* Projection.start(Projection.make({
-        name: "totals",
-        delivery: "at-least-once",
-        handle: (event) =>
-          Effect.gen(function*() {
-            const sql = yield* SqlClient.SqlClient
-            if (event.eventType === "Gate") {
-              yield* Deferred.succeed(reached, undefined)
-              yield* Deferred.await(gate)
-            }
-            yield* sql`INSERT INTO ${sql(`${schema}.applied`)} (position, event_id) VALUES (${event.position.toString()}, ${event.eventId})
-              ON CONFLICT DO NOTHING`
-          })
-      }))
-      yield* store.append("Account-1", [{ eventType: "Deposited", data: { amount: 1 } }, { eventType: "Gate", data: { amount: 0 } }])
-      yield* Deferred.await(reached)
-      // The server goes away while the handler holds the event; the handler's statement finds no server.
-      yield* FaultServer.stop.pipe(
-        Effect.zipRight(Deferred.succeed(gate, undefined)),
-        Effect.zipRight(waitUntil(
-          Effect.flatMap(runner.state.get, (state) =>
-            state._tag === "Failed"
-              ? Effect.fail(new Error(`the runner stopped: ${state.reason}`))
-              : Effect.succeed(state._tag === "Restarting")),
-          "the runner restarts"
-        )),
-        Effect.ensuring(Effect.orDie(FaultServer.start))
-      )
-      yield* store.append("Account-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(afterFault)
-      yield* waitUntil(
+  it.live(
+    "a projection whose handler loses its database restarts from its checkpoint, rather than retrying, parking or stopping on the event",
+    () =>
+      onFaultServer(({ schema }) =>
         Effect.gen(function*() {
-          const state = yield* runner.state.get
-          const status = yield* Effect.either(runner.status)
-          return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
-            (yield* appliedEvents(schema)) === 3
-        }),
-        "the runner is live again with every event applied"
-      )
-      expect(yield* Effect.flatMap(CheckpointStore, (checkpoints) => checkpoints.parked("totals"))).toEqual([])
-    })), 300_000)
+          const store = yield* EventStore
+          yield* createTables(schema)
+          const reached = yield* Deferred.make<void>()
+          const gate = yield* Deferred.make<void>()
+          // At least once: the handler's statements run on their own, outside the checkpoint's transaction.
+          const runner = yield* Projection.start(Projection.make({
+            name: "totals",
+            delivery: "at-least-once",
+            handle: (event) =>
+              Effect.gen(function*() {
+                const sql = yield* SqlClient.SqlClient
+                if (event.eventType === "Gate") {
+                  yield* Deferred.succeed(reached, undefined)
+                  yield* Deferred.await(gate)
+                }
+                yield* sql`INSERT INTO ${
+                  sql(`${schema}.applied`)
+                } (position, event_id) VALUES (${event.position.toString()}, ${event.eventId})
+              ON CONFLICT DO NOTHING`
+              })
+          }))
+          yield* store.append("Account-1", [{ eventType: "Deposited", data: { amount: 1 } }, {
+            eventType: "Gate",
+            data: { amount: 0 }
+          }])
+          yield* Deferred.await(reached)
+          // The server goes away while the handler holds the event; the handler's statement finds no server.
+          yield* FaultServer.stop.pipe(
+            Effect.zipRight(Deferred.succeed(gate, undefined)),
+            Effect.zipRight(waitUntil(
+              Effect.flatMap(runner.state.get, (state) =>
+                state._tag === "Failed"
+                  ? Effect.fail(new Error(`the runner stopped: ${state.reason}`))
+                  : Effect.succeed(state._tag === "Restarting")),
+              "the runner restarts"
+            )),
+            Effect.ensuring(Effect.orDie(FaultServer.start))
+          )
+          yield* store.append("Account-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(afterFault)
+          yield* waitUntil(
+            Effect.gen(function*() {
+              const state = yield* runner.state.get
+              const status = yield* Effect.either(runner.status)
+              return state._tag === "Running" && status._tag === "Right" && status.right.state === "live" &&
+                (yield* appliedEvents(schema)) === 3
+            }),
+            "the runner is live again with every event applied"
+          )
+          expect(yield* Effect.flatMap(CheckpointStore, (checkpoints) => checkpoints.parked("totals"))).toEqual([])
+        })
+      ),
+    300_000
+  )
 
-  it.live("a subscription delivers every event once, in order, through a stop and start of the server and a restart", () =>
-    onFaultServer(({ log, schema }) => Effect.gen(function*() {
-      const store = yield* EventStore
-      const received: Array<RecordedEvent> = []
-      const consumer = yield* Effect.fork(
-        Stream.runForEach(store.subscribe({ batchSize: 20 }), (event) => Effect.sync(() => received.push(event)))
-      )
-      const writing = yield* startWriters(1)
-      const receivedMore = (than: number) =>
-        waitUntil(Effect.sync(() => received.length > than), `the subscription delivered more than ${than} events`)
-      yield* receivedMore(20)
+  it.live(
+    "a subscription delivers every event once, in order, through a stop and start of the server and a restart",
+    () =>
+      onFaultServer(({ log, schema }) =>
+        Effect.gen(function*() {
+          const store = yield* EventStore
+          const received: Array<RecordedEvent> = []
+          const consumer = yield* Effect.fork(
+            Stream.runForEach(store.subscribe({ batchSize: 20 }), (event) => Effect.sync(() => received.push(event)))
+          )
+          const writing = yield* startWriters(1)
+          const receivedMore = (than: number) =>
+            waitUntil(Effect.sync(() => received.length > than), `the subscription delivered more than ${than} events`)
+          yield* receivedMore(20)
 
-      yield* FaultServer.stop.pipe(
-        Effect.zipRight(waitUntil(Effect.sync(() => log.count("Subscription read failed") > 0), "a read of the subscription failed")),
-        Effect.ensuring(Effect.orDie(FaultServer.start))
-      )
-      yield* receivedMore(received.length)
-      yield* FaultServer.restart
-      yield* receivedMore(received.length)
+          yield* FaultServer.stop.pipe(
+            Effect.zipRight(waitUntil(
+              Effect.sync(() => log.count("Subscription read failed") > 0),
+              "a read of the subscription failed"
+            )),
+            Effect.ensuring(Effect.orDie(FaultServer.start))
+          )
+          yield* receivedMore(received.length)
+          yield* FaultServer.restart
+          yield* receivedMore(received.length)
 
-      const { acknowledged } = yield* writing.stop
-      const stored = yield* storedEvents(schema)
-      yield* waitUntil(Effect.sync(() => received.length >= stored), `the subscription delivered all ${stored} events`)
-      expect(yield* Fiber.poll(consumer)).toEqual(Option.none())
-      const events = yield* afterFault(collect(store.readAll()))
-      const ids = (list: ReadonlyArray<RecordedEvent>) => list.map((event) => [event.position, event.eventId])
-      expect(ids(received)).toEqual(ids(events))
-      const delivered = new Set(received.map((event) => event.eventId))
-      expect(acknowledged.filter((id) => !delivered.has(id))).toEqual([])
-      console.log(`subscription under faults: ${JSON.stringify({
-        events: events.length,
-        failedReadsRetried: log.count("Subscription read failed")
-      })}`)
-    })), 300_000)
+          const { acknowledged } = yield* writing.stop
+          const stored = yield* storedEvents(schema)
+          yield* waitUntil(
+            Effect.sync(() => received.length >= stored),
+            `the subscription delivered all ${stored} events`
+          )
+          expect(yield* Fiber.poll(consumer)).toEqual(Option.none())
+          const events = yield* afterFault(collect(store.readAll()))
+          const ids = (list: ReadonlyArray<RecordedEvent>) => list.map((event) => [event.position, event.eventId])
+          expect(ids(received)).toEqual(ids(events))
+          const delivered = new Set(received.map((event) => event.eventId))
+          expect(acknowledged.filter((id) => !delivered.has(id))).toEqual([])
+          console.log(`subscription under faults: ${
+            JSON.stringify({
+              events: events.length,
+              failedReadsRetried: log.count("Subscription read failed")
+            })
+          }`)
+        })
+      ),
+    300_000
+  )
 
-  it.live("with retry: Schedule.stop a subscription ends at the first failed read, with a StoreError carrying the driver's message", () =>
-    onFaultServer(() => Effect.gen(function*() {
-      const store = yield* EventStore
-      const received: Array<RecordedEvent> = []
-      const consumer = yield* Effect.fork(Effect.exit(
-        Stream.runForEach(store.subscribe({ retry: Schedule.stop }), (event) => Effect.sync(() => received.push(event)))
-      ))
-      yield* store.append("Order-1", [{ eventType: "Placed", data: {} }])
-      yield* waitUntil(Effect.sync(() => received.length === 1), "the subscription delivered the first event")
-      const exit = yield* FaultServer.stop.pipe(
-        Effect.zipRight(Fiber.join(consumer)),
-        Effect.timeoutFail({ duration: Duration.minutes(2), onTimeout: () => new Error("the subscription did not end") }),
-        Effect.ensuring(Effect.orDie(FaultServer.start))
-      )
-      const error = fieldsOf(typedFailure(exit))
-      expect(error._tag).toBe("StoreError")
-      // Refused, reset or ended by the shutdown, depending on the moment: the driver says which.
-      expect(error.message).toMatch(/^Could not read the global log(?:'s horizon)?: .*(ECONNREFUSED|ECONNRESET|EPIPE|terminat|[Cc]onnection)/)
-    })), 300_000)
+  it.live(
+    "with retry: Schedule.stop a subscription ends at the first failed read, with a StoreError carrying the driver's message",
+    () =>
+      onFaultServer(() =>
+        Effect.gen(function*() {
+          const store = yield* EventStore
+          const received: Array<RecordedEvent> = []
+          const consumer = yield* Effect.fork(Effect.exit(
+            Stream.runForEach(store.subscribe({ retry: Schedule.stop }), (event) =>
+              Effect.sync(() => received.push(event)))
+          ))
+          yield* store.append("Order-1", [{ eventType: "Placed", data: {} }])
+          yield* waitUntil(
+            Effect.sync(() =>
+              received.length === 1
+            ),
+            "the subscription delivered the first event"
+          )
+          const exit = yield* FaultServer.stop.pipe(
+            Effect.zipRight(Fiber.join(consumer)),
+            Effect.timeoutFail({
+              duration: Duration.minutes(2),
+              onTimeout: () => new Error("the subscription did not end")
+            }),
+            Effect.ensuring(Effect.orDie(FaultServer.start))
+          )
+          const error = fieldsOf(typedFailure(exit))
+          expect(error._tag).toBe("StoreError")
+          // Refused, reset or ended by the shutdown, depending on the moment: the driver says which.
+          expect(error.message).toMatch(
+            /^Could not read the global log(?:'s horizon)?: .*(ECONNREFUSED|ECONNRESET|EPIPE|terminat|[Cc]onnection)/
+          )
+        })
+      ),
+    300_000
+  )
 })

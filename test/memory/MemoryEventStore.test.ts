@@ -64,7 +64,9 @@ describe("MemoryEventStore", () => {
       expect(winners).toHaveLength(1)
       expect(winners[0]?.right).toEqual({ streamVersion: 1, positions: [1n] })
       expect(losers).toHaveLength(49)
-      for (const error of losers) expect(error).toMatchObject({ _tag: "ConcurrencyError", streamId: "Race-1", actual: 1 })
+      for (const error of losers) {
+        expect(error).toMatchObject({ _tag: "ConcurrencyError", streamId: "Race-1", actual: 1 })
+      }
       expect(yield* store.streamVersion("Race-1")).toEqual(Option.some(1))
       expect(yield* collect(store.readAll())).toHaveLength(1)
     }).pipe(Effect.provide(MemoryEventStore.layer())))
@@ -92,7 +94,9 @@ describe("MemoryEventStore", () => {
       const appendOne = store.append("Feed-1", [{ eventType: "E", data: 0 }])
       // Each element read appends another; a read that followed the live state would never end.
       const all = yield* collect(store.readAll({ batchSize: 1 }).pipe(Stream.tap(() => appendOne), Stream.take(20)))
-      const stream = yield* collect(store.readStream("Feed-1", { batchSize: 1 }).pipe(Stream.tap(() => appendOne), Stream.take(20)))
+      const stream = yield* collect(
+        store.readStream("Feed-1", { batchSize: 1 }).pipe(Stream.tap(() => appendOne), Stream.take(20))
+      )
       expect(all.map((event) => event.data)).toEqual([1, 2, 3])
       expect(stream.map((event) => event.streamVersion)).toEqual([1, 2, 3, 4, 5, 6])
     }).pipe(Effect.provide(MemoryEventStore.layer())))
@@ -114,7 +118,10 @@ describe("MemoryEventStore", () => {
     Effect.gen(function*() {
       const store = yield* EventStore
       for (let batch = 0; batch < 100; batch++) {
-        yield* store.append("Big-1", Array.from({ length: 1000 }, (_, i) => ({ eventType: "E", data: batch * 1000 + i })))
+        yield* store.append(
+          "Big-1",
+          Array.from({ length: 1000 }, (_, i) => ({ eventType: "E", data: batch * 1000 + i }))
+        )
       }
       const count = yield* Stream.runCount(store.readStream("Big-1", { batchSize: 100 }))
       const last = yield* collect(store.readStream("Big-1", { direction: "backward", limit: 2 }))

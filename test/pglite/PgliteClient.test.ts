@@ -31,12 +31,15 @@ const log = (table: string, label: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO ${sql(table)} ${sql.insert({ label })}`)
 
 const awaitListening = (channel: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ readonly channel: string }>`SELECT pg_listening_channels() AS channel`.pipe(
-      Effect.filterOrFail((rows) => rows.some((row) => row.channel === channel)),
-      Effect.retry(Schedule.spaced("5 millis")),
-      Effect.timeout(patience)
-    ))
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{ readonly channel: string }>`SELECT pg_listening_channels() AS channel`.pipe(
+        Effect.filterOrFail((rows) => rows.some((row) => row.channel === channel)),
+        Effect.retry(Schedule.spaced("5 millis")),
+        Effect.timeout(patience)
+      )
+  )
 
 class Boom extends Error {}
 

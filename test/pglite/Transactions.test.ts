@@ -6,8 +6,8 @@
  * a transaction. (The same on a server with lost connections:
  * test/faults/ConnectionFaults.test.ts.)
  */
-import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Option, Stream } from "effect"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { StoreError } from "../../src/Errors.js"
@@ -18,7 +18,9 @@ import { PgliteClient, PgliteEventStore } from "../../src/pglite/index.js"
 const typedFailure = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
   const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure) || Cause.isDie(exit.cause)) throw new Error(`expected a typed failure, got:\n${Cause.pretty(exit.cause)}`)
+  if (Option.isNone(failure) || Cause.isDie(exit.cause)) {
+    throw new Error(`expected a typed failure, got:\n${Cause.pretty(exit.cause)}`)
+  }
   return failure.value
 }
 
@@ -43,7 +45,8 @@ describe("store transactions on PGlite", () => {
       expect(error).toMatchObject({
         _tag: "StoreError",
         sqlState: "P0001",
-        message: `Could not delete stream "Order-1": the commit failed and the transaction rolled back: refused at commit (SQLSTATE P0001)`
+        message:
+          `Could not delete stream "Order-1": the commit failed and the transaction rolled back: refused at commit (SQLSTATE P0001)`
       })
       // The server said it rolled back: the outcome is known.
       expect((error as StoreError).outcomeUnknown).toBeUndefined()
@@ -75,7 +78,8 @@ describe("store transactions on PGlite", () => {
       expect(error).toBeInstanceOf(StoreError)
       expect(error).toMatchObject({
         outcomeUnknown: true,
-        message: "The checkpoint transaction failed: the connection was lost at commit, so whether it committed is unknown: PGlite is closed"
+        message:
+          "The checkpoint transaction failed: the connection was lost at commit, so whether it committed is unknown: PGlite is closed"
       })
     }).pipe(Effect.provide(PgliteEventStore.layer())))
 

@@ -6,19 +6,20 @@
  * raw SQL error. And readers of the global log stay exact while events move
  * to the archive.
  */
-import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Duration, Effect, Either, Fiber, Option, Random, Ref, Stream } from "effect"
 import type { AppendResult } from "../../src/EventStore.js"
 import { EventStore } from "../../src/EventStore.js"
 import type { RecordedEvent } from "../../src/RecordedEvent.js"
-import { serverAvailable, storeLayer, uniqueSchema } from "./support.js"
 import { eventually } from "../support/wait.js"
+import { serverAvailable, storeLayer, uniqueSchema } from "./support.js"
 
 const appenders = 16
 const rounds = 6
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 const jitter = Effect.flatMap(Random.nextIntBetween(0, 4), (ms) => Effect.sleep(Duration.millis(ms)))
 
@@ -60,8 +61,14 @@ const race = <A, E>(
     return { appends: yield* Fiber.join(appends), operation: yield* Fiber.join(other) }
   })
 
-const succeeded = (appends: ReadonlyArray<{ readonly eventId: string; readonly outcome: Either.Either<AppendResult, { readonly _tag: string }> }>) =>
-  appends.flatMap(({ eventId, outcome }) => Either.isRight(outcome) ? [{ eventId, version: outcome.right.streamVersion }] : [])
+const succeeded = (
+  appends: ReadonlyArray<
+    { readonly eventId: string; readonly outcome: Either.Either<AppendResult, { readonly _tag: string }> }
+  >
+) =>
+  appends.flatMap(({ eventId, outcome }) =>
+    Either.isRight(outcome) ? [{ eventId, version: outcome.right.streamVersion }] : []
+  )
 
 const failureTags = (appends: ReadonlyArray<{ readonly outcome: Either.Either<unknown, { readonly _tag: string }> }>) =>
   new Set(appends.flatMap(({ outcome }) => Either.isLeft(outcome) ? [outcome.left._tag] : []))
@@ -90,7 +97,9 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
         const stored = yield* collect(store.readAll({ filter: { streamIds: [streamId] } }))
         expect(versionsOf(stored)).toEqual(range(1, wins.length + 1))
         expect(new Set(stored.slice(1).map((e) => e.eventId))).toEqual(new Set(wins.map((w) => w.eventId)))
-        const recreated = yield* store.append(streamId, [{ eventType: "Reopened", data: {} }], { expectedVersion: "no_stream" })
+        const recreated = yield* store.append(streamId, [{ eventType: "Reopened", data: {} }], {
+          expectedVersion: "no_stream"
+        })
         expect(recreated.streamVersion).toBe(wins.length + 2)
         expect(versionsOf(yield* collect(store.readStream(streamId)))).toEqual([wins.length + 2])
       }
@@ -159,7 +168,9 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
         expect(succeeded(appends)).toHaveLength(appenders)
         const archived = Either.getOrThrow(operation).archived
         expect(archived).toBeGreaterThanOrEqual(1)
-        expect(versionsOf(yield* collect(store.readStream(streamId, { batchSize: 3 })))).toEqual(range(1, appenders + 1))
+        expect(versionsOf(yield* collect(store.readStream(streamId, { batchSize: 3 })))).toEqual(
+          range(1, appenders + 1)
+        )
         const hot = yield* collect(store.readAll({ filter: { streamIds: [streamId] } }))
         expect(versionsOf(hot)).toEqual(range(archived + 1, appenders + 1))
         const everything = yield* collect(store.readAll({ includeArchived: true, filter: { streamIds: [streamId] } }))
@@ -251,19 +262,30 @@ describe.skipIf(!serverAvailable)("stream lifecycle on PostgreSQL", () => {
           yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, 5)))
         }
       }))
-      yield* Effect.forEach(range(1, 8), (w) =>
-        Effect.forEach(range(1, 40), (i) =>
-          Effect.flatMap(Random.nextIntBetween(0, 10), (n) =>
-            store.append(`Acct-${n}`, [{ eventType: "Deposited", data: { w, i } }])), { discard: true }), {
-        concurrency: "unbounded",
-        discard: true
-      })
+      yield* Effect.forEach(
+        range(1, 8),
+        (w) =>
+          Effect.forEach(
+            range(1, 40),
+            (i) =>
+              Effect.flatMap(Random.nextIntBetween(0, 10), (n) =>
+                store.append(`Acct-${n}`, [{ eventType: "Deposited", data: { w, i } }])),
+            { discard: true }
+          ),
+        {
+          concurrency: "unbounded",
+          discard: true
+        }
+      )
       yield* Ref.set(writing, false)
       yield* Fiber.join(archiver)
       const expected = yield* collect(store.readAll({ includeArchived: true }))
       expect(expected).toHaveLength(8 * 40)
       for (const { all, fiber } of withArchive) {
-        yield* eventually(Effect.map(Ref.get(all), (events) => events.length >= expected.length), "the subscriber has them all")
+        yield* eventually(
+          Effect.map(Ref.get(all), (events) => events.length >= expected.length),
+          "the subscriber has them all"
+        )
         yield* Effect.sleep(Duration.millis(100))
         expect((yield* Ref.get(all)).map((e) => e.eventId)).toEqual(expected.map((e) => e.eventId))
         yield* Fiber.interrupt(fiber)

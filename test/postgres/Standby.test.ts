@@ -6,9 +6,9 @@
  * is opened there, and on every read of the horizon, for a connection can land
  * on a standby at any time (here: behind a load balancer that fails over).
  */
-import { describe, expect, it } from "@effect/vitest"
-import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Layer, Logger, Option, Ref, Schedule, Scope, Stream } from "effect"
 import { HotStandby, type StoreError } from "../../src/Errors.js"
 import { EventStore } from "../../src/EventStore.js"
@@ -21,8 +21,7 @@ import { eventually as waitUntil, patience } from "../support/wait.js"
 import { databaseUrl, uniqueSchema } from "./support.js"
 
 /** The `SqlClient` of a new pool on `url`, for the scope. */
-const clientOn = (url: string) =>
-  Effect.map(Layer.build(clientLayer(url)), Context.get(SqlClient.SqlClient))
+const clientOn = (url: string) => Effect.map(Layer.build(clientLayer(url)), Context.get(SqlClient.SqlClient))
 
 const refusedOnStandby = (error: StoreError | Migrator.MigrationError) => {
   expect(error.cause).toBeInstanceOf(HotStandby)
@@ -88,7 +87,9 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       yield* caughtUp(primary, standby)
 
       const open = (options: PostgresEventStore.PostgresEventStoreOptions) =>
-        Effect.scoped(Layer.build(PostgresEventStore.layer(options))).pipe(Effect.provideService(SqlClient.SqlClient, standby))
+        Effect.scoped(Layer.build(PostgresEventStore.layer(options))).pipe(
+          Effect.provideService(SqlClient.SqlClient, standby)
+        )
       const migrating = yield* Effect.flip(open({ schema }))
       expect(migrating._tag).toBe("MigrationError")
       if (migrating._tag === "MigrationError") refusedOnStandby(migrating)
@@ -135,7 +136,9 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       expect(append._tag).toBe("StoreError")
       if (append._tag === "StoreError") refusedOnStandby(append)
       // Inside a transaction the store cannot ask the server what it is: the message names both reasons.
-      const inTransaction = yield* Effect.flip(behind.withTransaction(store.append("Order-9", [{ eventType: "Placed", data: {} }])))
+      const inTransaction = yield* Effect.flip(
+        behind.withTransaction(store.append("Order-9", [{ eventType: "Placed", data: {} }]))
+      )
       expect(inTransaction._tag).toBe("StoreError")
       expect(inTransaction.message).toContain("SQLSTATE 25006")
       expect(inTransaction.message).toContain("hot standby")
@@ -147,7 +150,11 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       const { balancer, behind, primary, schema } = servers
       yield* seed(primary, schema, 4)
       const services = yield* Layer.build(
-        Layer.mergeAll(PostgresEventStore.layer({ schema }), PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal)
+        Layer.mergeAll(
+          PostgresEventStore.layer({ schema }),
+          PostgresCheckpointStore.layer({ schema }),
+          RunnerLock.layerLocal
+        )
       ).pipe(Effect.provideService(SqlClient.SqlClient, behind))
 
       const applied = yield* Ref.make<ReadonlyArray<bigint>>([])
@@ -170,7 +177,10 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       if (statusError._tag === "StoreError") refusedOnStandby(statusError)
 
       // Back on the primary (a failover the other way): the projection resumes by itself.
-      const [appended] = yield* Effect.flatMap(EventStore, (store) => store.append("Order-7", [{ eventType: "Placed", data: {} }])).pipe(
+      const [appended] = yield* Effect.flatMap(
+        EventStore,
+        (store) => store.append("Order-7", [{ eventType: "Placed", data: {} }])
+      ).pipe(
         Effect.provide(PostgresEventStore.layer({ schema, migrate: false })),
         Effect.provideService(SqlClient.SqlClient, primary),
         Effect.map((result) => result.positions)
@@ -200,8 +210,10 @@ describe.skipIf(!standbyAvailable)(`on a hot standby (${standbyUrl.replace(/:[^:
       yield* waitUntil(Effect.map(Ref.get(received), (all) => all.length === 4), "the subscriber caught up")
 
       yield* failOver(servers)
-      const [appended] = yield* Effect.flatMap(EventStore, (primaryStore) =>
-        primaryStore.append("Order-7", [{ eventType: "Placed", data: {} }])).pipe(
+      const [appended] = yield* Effect.flatMap(
+        EventStore,
+        (primaryStore) => primaryStore.append("Order-7", [{ eventType: "Placed", data: {} }])
+      ).pipe(
         Effect.provide(PostgresEventStore.layer({ schema, migrate: false })),
         Effect.provideService(SqlClient.SqlClient, primary),
         Effect.map((result) => result.positions)

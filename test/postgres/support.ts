@@ -31,7 +31,8 @@ export const serverAvailable: boolean = await Effect.runPromise(
   return available
 })
 
-export const uniqueSchema = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+export const uniqueSchema = (prefix: string) =>
+  `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
 
 /** The store in a fresh schema, and the SqlClient beside it; the schema is dropped when the layer is released. */
 export const storeLayer = (schema: string, maxConnections = 10) =>
@@ -39,7 +40,9 @@ export const storeLayer = (schema: string, maxConnections = 10) =>
     Layer.provideMerge(
       Layer.scopedDiscard(
         Effect.addFinalizer(() =>
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(Effect.orDie)
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(
+            Effect.orDie
+          )
         )
       ).pipe(Layer.provideMerge(pgLayer(maxConnections)))
     )

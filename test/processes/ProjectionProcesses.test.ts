@@ -5,15 +5,15 @@
  * one, a restarted worker resumes from the checkpoint. Either way the SQL read
  * model ends complete, with nothing applied twice.
  */
-import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, Layer, Option, Random, Schedule, Stream } from "effect"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
 import { PostgresCheckpointStore } from "../../src/postgres/index.js"
 import { databaseUrl, serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.js"
-import { amountOf, appliedCount, createTables, type LockKind, projectionName, readBack } from "./readModel.js"
 import { patience, reaches } from "../support/wait.js"
+import { amountOf, appliedCount, createTables, type LockKind, projectionName, readBack } from "./readModel.js"
 import * as Workers from "./workers.js"
 
 /**
@@ -30,7 +30,8 @@ const startupTimeout = Duration.seconds(120)
 const takeoverTimeout = patience
 
 /** The test's own connections: the store (migrated into a fresh schema, dropped at the end) and the checkpoints. */
-const testLayer = (schema: string) => PostgresCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(storeLayer(schema, 4)))
+const testLayer = (schema: string) =>
+  PostgresCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(storeLayer(schema, 4)))
 
 /**
  * Appends `count` events, each carrying the amount 1, 2, 3 …, in appends of
@@ -162,7 +163,10 @@ const expectSoundEnd = (schema: string, workers: ReadonlyArray<Workers.Worker>) 
     yield* expectOneRunnerAtATime(schema, workers)
     expectNoCrashes(workers)
     const killed = workers.filter((worker) => worker.killed)
-    return `${events} events, ${killed.length} kills, ${yield* killedMidBatch(schema, killed)} of them with a batch in flight`
+    return `${events} events, ${killed.length} kills, ${yield* killedMidBatch(
+      schema,
+      killed
+    )} of them with a batch in flight`
   })
 
 afterEach(() => Workers.killAll())

@@ -22,7 +22,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres/index.js"
 import * as Projection from "../../src/Projection.js"
-import { lockLayer, type LockKind, projection } from "./readModel.js"
+import { type LockKind, lockLayer, projection } from "./readModel.js"
 
 const [schema, lock, worker, millis] = process.argv.slice(2)
 if (schema === undefined || (lock !== "advisory" && lock !== "lease") || worker === undefined) {

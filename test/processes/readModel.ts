@@ -119,6 +119,8 @@ export const readBack = (schema: string) =>
 export const appliedCount = (schema: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const [row] = yield* sql<{ readonly count: string }>`SELECT count(*)::text AS count FROM ${tables(sql, schema).applied}`
+    const [row] = yield* sql<{ readonly count: string }>`SELECT count(*)::text AS count FROM ${
+      tables(sql, schema).applied
+    }`
     return Number(row?.count ?? 0)
   })

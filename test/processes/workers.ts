@@ -126,7 +126,8 @@ export class Worker {
     }).pipe(
       Effect.timeoutFail({
         duration: timeout,
-        onTimeout: () => new Error(`${this.name} was not ${state} within ${Duration.format(timeout)}: ${this.describe()}`)
+        onTimeout: () =>
+          new Error(`${this.name} was not ${state} within ${Duration.format(timeout)}: ${this.describe()}`)
       })
     )
   }
@@ -176,7 +177,11 @@ export const start = (options: {
             options.name,
             String(options.millisPerEvent)
           ],
-          { cwd: projectRoot, env: { ...process.env, DATABASE_URL: options.databaseUrl }, stdio: ["pipe", "pipe", "pipe"] }
+          {
+            cwd: projectRoot,
+            env: { ...process.env, DATABASE_URL: options.databaseUrl },
+            stdio: ["pipe", "pipe", "pipe"]
+          }
         )
       )
     ),

@@ -4,9 +4,10 @@
  * the failing event can be skipped or parked at run time, from the runner's
  * handle or from any process, exactly once.
  */
-import { describe, expect, it, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Cause, Context, Duration, Effect, Either, HashMap, Layer, Logger, Option, Ref, Schedule, Scope, Stream } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import type { Scope } from "effect"
+import { Cause, Context, Duration, Effect, Either, HashMap, Layer, Logger, Option, Ref, Schedule, Stream } from "effect"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { type InvalidInput, StoreError } from "../../src/Errors.js"
 import { EventStore } from "../../src/EventStore.js"
@@ -64,7 +65,8 @@ const poisoned = (name: string, apply: (event: RecordedEvent) => Effect.Effect<v
     filter: { streamIds: [streamOf(name)] },
     batchSize: 4,
     onFailure: poisonPolicy,
-    handle: (event: RecordedEvent) => event.eventType === "Poison" ? Effect.fail(new Error("cannot apply poison")) : apply(event)
+    handle: (event: RecordedEvent) =>
+      event.eventType === "Poison" ? Effect.fail(new Error("cannot apply poison")) : apply(event)
   })
 
 // Exactly once on SQL: a second application of a position violates the key.
@@ -80,8 +82,14 @@ const sqlReadModel = (schema: string) =>
           poisoned(name, (event) =>
             sql`INSERT INTO ${table} VALUES (${name}, ${event.position.toString()})`.pipe(Effect.asVoid, Effect.orDie)),
         applied: (name: string) =>
-          sql<{ readonly applied: string }>`SELECT position::text AS applied FROM ${table} WHERE projection = ${name} ORDER BY position`.pipe(
-            Effect.map((rows) => rows.map((row) => BigInt(row.applied))),
+          sql<
+            { readonly applied: string }
+          >`SELECT position::text AS applied FROM ${table} WHERE projection = ${name} ORDER BY position`.pipe(
+            Effect.map((rows) =>
+              rows.map((row) =>
+                BigInt(row.applied)
+              )
+            ),
             Effect.orDie
           )
       }
@@ -127,7 +135,10 @@ const backends: ReadonlyArray<Backend> = [
   {
     name: "PGlite",
     available: true,
-    make: () => ({ layer: sqlReadModel("event_store").pipe(Layer.provideMerge(PgliteEventStore.layer())), otherProcess: Option.none() })
+    make: () => ({
+      layer: sqlReadModel("event_store").pipe(Layer.provideMerge(PgliteEventStore.layer())),
+      otherProcess: Option.none()
+    })
   },
   {
     name: "PostgreSQL",
@@ -140,104 +151,148 @@ const backends: ReadonlyArray<Backend> = [
           Layer.provideMerge(storeLayer(schema, 6))
         ),
         // Its own connection pool and CheckpointStore on the same schema.
-        otherProcess: Option.some(PostgresCheckpointStore.layer({ schema, migrate: false }).pipe(Layer.provide(pgLayer(2))))
+        otherProcess: Option.some(
+          PostgresCheckpointStore.layer({ schema, migrate: false }).pipe(Layer.provide(pgLayer(2)))
+        )
       }
     }
   }
 ]
 
-const poisonHistory = (stream = "Order-1") => Effect.flatMap(EventStore, (store) =>
-  store.append(stream, [
-    { eventType: "Placed", data: {} },
-    { eventType: "Poison", data: {} },
-    { eventType: "Paid", data: {} }
-  ]))
+const poisonHistory = (stream = "Order-1") =>
+  Effect.flatMap(EventStore, (store) =>
+    store.append(stream, [
+      { eventType: "Placed", data: {} },
+      { eventType: "Poison", data: {} },
+      { eventType: "Paid", data: {} }
+    ]))
 
 for (const backend of backends) {
   const { layer: shared, otherProcess } = backend.make()
   describe.skipIf(!backend.available)(`a poison event on ${backend.name}`, () => {
     layer(shared, { timeout: 120_000, excludeTestServices: true })((it) => {
-    const scenario = <A, E>(
-      name: string,
-      body: (
-        context: {
-          readonly runner: Projection.ProjectionRunner
-          readonly readModel: Context.Tag.Service<ReadModel>
-          readonly logs: ReadonlyArray<LogEntry>
-          /** The positions of the case's events: applied, poison, applied. */
-          readonly at: readonly [bigint, bigint, bigint]
-        }
-      ) => Effect.Effect<A, E, EventStore | CheckpointStore>
-    ) =>
-      Effect.gen(function*() {
-        const readModel = yield* ReadModel
-        const { positions } = yield* poisonHistory(streamOf(name))
-        const [first = -1n, poison = -1n, last = -1n] = positions
-        const logs = capturingLogger()
-        return yield* Effect.gen(function*() {
-          const runner = yield* Projection.start(readModel.projection(name))
-          yield* waitUntil(Effect.map(runner.state.get, (state) => state._tag === "Failed"), "the projection stops")
-          return yield* body({ runner, readModel, logs: logs.entries, at: [first, poison, last] })
-        }).pipe(Effect.provide(logs.layer))
-      }).pipe(Effect.scoped)
-
-      it.effect("stops the projection: its state, status and await say so, any process sees it, and it is logged with the name and position", () =>
-        scenario("stopped", ({ at, logs, readModel, runner }) =>
-          Effect.gen(function*() {
-            expect(failureOf(yield* runner.state.get)).toMatchObject({ _tag: "ProjectionFailed", eventType: "Poison", position: at[1] })
-            const status = yield* runner.status
-            expect(status).toMatchObject({ state: "failed", position: at[0], failure: { position: at[1], eventType: "Poison" } })
-            expect(status.error).toContain("cannot apply poison")
-            // From another process, with the projection and the stores only.
-            expect(yield* Projection.status(readModel.projection("stopped"))).toMatchObject({
-              state: "failed",
-              failure: { position: at[1], eventType: "Poison", error: "cannot apply poison" }
-            })
-            expect(Option.map(yield* Projection.failure("stopped"), (f) => [f.position, f.after, f.checkpoint])).toEqual(
-              Option.some([at[1], at[0], "stopped"])
-            )
-            expect(yield* Effect.flip(runner.await)).toMatchObject({ _tag: "ProjectionFailed", position: at[1] })
-            expect(logs.filter((entry) => entry.level === "ERROR").map((entry) => entry.annotations)).toContainEqual({
-              projection: "stopped",
-              position: at[1].toString()
-            })
-            expect(yield* readModel.applied("stopped")).toEqual([at[0]])
-          })), { timeout: 60_000 })
-
-      it.effect("skipping the event through the runner resumes it: what follows is applied once, the skipped event never", () =>
-        scenario("skipped", ({ at, readModel, runner }) =>
-          Effect.gen(function*() {
-            expect(yield* runner.skip()).toMatchObject({ position: at[1], eventType: "Poison" })
-            yield* waitUntil(Effect.map(runner.status, (s) => s.state === "live" && s.position === at[2]), "live again")
-            const { positions: [next = -1n] } = yield* Effect.flatMap(EventStore, (store) =>
-              store.append(streamOf("skipped"), [{ eventType: "Placed", data: {} }]))
-            yield* waitUntil(Effect.map(readModel.applied("skipped"), (all) => all.length === 3), "the next event applied")
-            expect(yield* readModel.applied("skipped")).toEqual([at[0], at[2], next])
-            expect(yield* (yield* CheckpointStore).parked("skipped")).toEqual([])
-            expect(yield* Projection.failure("skipped")).toEqual(Option.none())
-            expect((yield* runner.status).failure).toBeUndefined()
-          })), { timeout: 60_000 })
-
-      it.effect("parking the event through the runner records it with its error and resumes", () =>
-        scenario("parked", ({ at, readModel, runner }) =>
-          Effect.gen(function*() {
-            yield* runner.park({ position: at[1] })
-            yield* waitUntil(Effect.map(readModel.applied("parked"), (all) => all.length === 2), "the rest applied")
-            expect(yield* readModel.applied("parked")).toEqual([at[0], at[2]])
-            const parked = yield* (yield* CheckpointStore).parked("parked")
-            expect(parked.map((p) => [p.position, p.eventType, p.error])).toEqual([[at[1], "Poison", "cannot apply poison"]])
-            yield* waitUntil(Effect.map(runner.status, (s) => s.state === "live"), "live again")
-          })), { timeout: 60_000 })
+      const scenario = <A, E>(
+        name: string,
+        body: (
+          context: {
+            readonly runner: Projection.ProjectionRunner
+            readonly readModel: Context.Tag.Service<ReadModel>
+            readonly logs: ReadonlyArray<LogEntry>
+            /** The positions of the case's events: applied, poison, applied. */
+            readonly at: readonly [bigint, bigint, bigint]
+          }
+        ) => Effect.Effect<A, E, EventStore | CheckpointStore>
+      ) =>
+        Effect.gen(function*() {
+          const readModel = yield* ReadModel
+          const { positions } = yield* poisonHistory(streamOf(name))
+          const [first = -1n, poison = -1n, last = -1n] = positions
+          const logs = capturingLogger()
+          return yield* Effect.gen(function*() {
+            const runner = yield* Projection.start(readModel.projection(name))
+            yield* waitUntil(Effect.map(runner.state.get, (state) => state._tag === "Failed"), "the projection stops")
+            return yield* body({ runner, readModel, logs: logs.entries, at: [first, poison, last] })
+          }).pipe(Effect.provide(logs.layer))
+        }).pipe(Effect.scoped)
 
       it.effect(
-        `skipping or parking without the runner's handle${Option.isSome(otherProcess) ? ", from another process," : ""} resumes the stopped runner`,
+        "stops the projection: its state, status and await say so, any process sees it, and it is logged with the name and position",
+        () =>
+          scenario("stopped", ({ at, logs, readModel, runner }) =>
+            Effect.gen(function*() {
+              expect(failureOf(yield* runner.state.get)).toMatchObject({
+                _tag: "ProjectionFailed",
+                eventType: "Poison",
+                position: at[1]
+              })
+              const status = yield* runner.status
+              expect(status).toMatchObject({
+                state: "failed",
+                position: at[0],
+                failure: { position: at[1], eventType: "Poison" }
+              })
+              expect(status.error).toContain("cannot apply poison")
+              // From another process, with the projection and the stores only.
+              expect(yield* Projection.status(readModel.projection("stopped"))).toMatchObject({
+                state: "failed",
+                failure: { position: at[1], eventType: "Poison", error: "cannot apply poison" }
+              })
+              expect(Option.map(yield* Projection.failure("stopped"), (f) => [f.position, f.after, f.checkpoint]))
+                .toEqual(
+                  Option.some([at[1], at[0], "stopped"])
+                )
+              expect(yield* Effect.flip(runner.await)).toMatchObject({ _tag: "ProjectionFailed", position: at[1] })
+              expect(logs.filter((entry) => entry.level === "ERROR").map((entry) => entry.annotations)).toContainEqual({
+                projection: "stopped",
+                position: at[1].toString()
+              })
+              expect(yield* readModel.applied("stopped")).toEqual([at[0]])
+            })),
+        { timeout: 60_000 }
+      )
+
+      it.effect(
+        "skipping the event through the runner resumes it: what follows is applied once, the skipped event never",
+        () =>
+          scenario("skipped", ({ at, readModel, runner }) =>
+            Effect.gen(function*() {
+              expect(yield* runner.skip()).toMatchObject({ position: at[1], eventType: "Poison" })
+              yield* waitUntil(
+                Effect.map(runner.status, (s) => s.state === "live" && s.position === at[2]),
+                "live again"
+              )
+              const { positions: [next = -1n] } = yield* Effect.flatMap(
+                EventStore,
+                (store) => store.append(streamOf("skipped"), [{ eventType: "Placed", data: {} }])
+              )
+              yield* waitUntil(
+                Effect.map(readModel.applied("skipped"), (all) => all.length === 3),
+                "the next event applied"
+              )
+              expect(yield* readModel.applied("skipped")).toEqual([at[0], at[2], next])
+              expect(yield* (yield* CheckpointStore).parked("skipped")).toEqual([])
+              expect(yield* Projection.failure("skipped")).toEqual(Option.none())
+              expect((yield* runner.status).failure).toBeUndefined()
+            })),
+        { timeout: 60_000 }
+      )
+
+      it.effect(
+        "parking the event through the runner records it with its error and resumes",
+        () =>
+          scenario("parked", ({ at, readModel, runner }) =>
+            Effect.gen(function*() {
+              yield* runner.park({ position: at[1] })
+              yield* waitUntil(Effect.map(readModel.applied("parked"), (all) => all.length === 2), "the rest applied")
+              expect(yield* readModel.applied("parked")).toEqual([at[0], at[2]])
+              const parked = yield* (yield* CheckpointStore).parked("parked")
+              expect(parked.map((p) => [p.position, p.eventType, p.error])).toEqual([[
+                at[1],
+                "Poison",
+                "cannot apply poison"
+              ]])
+              yield* waitUntil(Effect.map(runner.status, (s) => s.state === "live"), "live again")
+            })),
+        { timeout: 60_000 }
+      )
+
+      it.effect(
+        `skipping or parking without the runner's handle${
+          Option.isSome(otherProcess) ? ", from another process," : ""
+        } resumes the stopped runner`,
         () =>
           scenario("elsewhere", ({ at, readModel, runner }) =>
             Effect.gen(function*() {
               const park = Projection.park("elsewhere")
-              const parked = yield* Option.match(otherProcess, { onNone: () => park, onSome: (other) => Effect.provide(park, other) })
+              const parked = yield* Option.match(otherProcess, {
+                onNone: () => park,
+                onSome: (other) => Effect.provide(park, other)
+              })
               expect(parked.position).toBe(at[1])
-              yield* waitUntil(Effect.map(readModel.applied("elsewhere"), (all) => all.length === 2), "the rest applied")
+              yield* waitUntil(
+                Effect.map(readModel.applied("elsewhere"), (all) => all.length === 2),
+                "the rest applied"
+              )
               expect(yield* readModel.applied("elsewhere")).toEqual([at[0], at[2]])
               yield* waitUntil(Effect.map(runner.state.get, (state) => state._tag === "Running"), "running again")
               expect((yield* (yield* CheckpointStore).parked("elsewhere")).map((p) => p.position)).toEqual([at[1]])
@@ -245,31 +300,49 @@ for (const backend of backends) {
         { timeout: 60_000 }
       )
 
-      it.effect("skip refuses when the projection is not stopped, or not on the position given, and changes nothing", () =>
-        scenario("refused", ({ at, readModel, runner }) =>
-          Effect.gen(function*() {
-            expect(yield* Effect.flip(Projection.skip("never-started"))).toMatchObject({ _tag: "ProjectionNotStopped" })
-            expect(yield* Effect.flip(runner.skip({ position: at[2] }))).toMatchObject({ _tag: "ProjectionNotStopped", position: at[2] })
-            expect((yield* runner.state.get)._tag).toBe("Failed")
-            expect(Option.map(yield* (yield* CheckpointStore).load("refused"), String)).toEqual(Option.some(at[0].toString()))
-            yield* runner.skip({ position: at[1] })
-            yield* waitUntil(Effect.map(readModel.applied("refused"), (all) => all.length === 2), "the rest applied")
-          })), { timeout: 60_000 })
+      it.effect(
+        "skip refuses when the projection is not stopped, or not on the position given, and changes nothing",
+        () =>
+          scenario("refused", ({ at, readModel, runner }) =>
+            Effect.gen(function*() {
+              expect(yield* Effect.flip(Projection.skip("never-started"))).toMatchObject({
+                _tag: "ProjectionNotStopped"
+              })
+              expect(yield* Effect.flip(runner.skip({ position: at[2] }))).toMatchObject({
+                _tag: "ProjectionNotStopped",
+                position: at[2]
+              })
+              expect((yield* runner.state.get)._tag).toBe("Failed")
+              expect(Option.map(yield* (yield* CheckpointStore).load("refused"), String)).toEqual(
+                Option.some(at[0].toString())
+              )
+              yield* runner.skip({ position: at[1] })
+              yield* waitUntil(Effect.map(readModel.applied("refused"), (all) => all.length === 2), "the rest applied")
+            })),
+        { timeout: 60_000 }
+      )
 
-      it.effect("a skip and a park at once: one resolves the event, the other finds nothing to resolve", () =>
-        scenario("raced", ({ at, readModel, runner }) =>
-          Effect.gen(function*() {
-            const results = yield* Effect.all([Effect.either(runner.skip()), Effect.either(Projection.park("raced"))], {
-              concurrency: 2
-            })
-            expect(results.filter(Either.isRight)).toHaveLength(1)
-            expect(results.filter(Either.isLeft).map((r) => r.left._tag)).toEqual(["ProjectionNotStopped"])
-            yield* waitUntil(Effect.map(readModel.applied("raced"), (all) => all.length === 2), "the rest applied")
-            expect(yield* readModel.applied("raced")).toEqual([at[0], at[2]])
-          })), { timeout: 60_000 })
-      })
+      it.effect(
+        "a skip and a park at once: one resolves the event, the other finds nothing to resolve",
+        () =>
+          scenario("raced", ({ at, readModel, runner }) =>
+            Effect.gen(function*() {
+              const results = yield* Effect.all(
+                [Effect.either(runner.skip()), Effect.either(Projection.park("raced"))],
+                {
+                  concurrency: 2
+                }
+              )
+              expect(results.filter(Either.isRight)).toHaveLength(1)
+              expect(results.filter(Either.isLeft).map((r) => r.left._tag)).toEqual(["ProjectionNotStopped"])
+              yield* waitUntil(Effect.map(readModel.applied("raced"), (all) => all.length === 2), "the rest applied")
+              expect(yield* readModel.applied("raced")).toEqual([at[0], at[2]])
+            })),
+        { timeout: 60_000 }
+      )
     })
-  }
+  })
+}
 
 describe("other ends of a runner (in memory)", () => {
   const memory = () => MemoryEventStore.layerAll()
@@ -277,13 +350,16 @@ describe("other ends of a runner (in memory)", () => {
   /** The memory CheckpointStore, with `load` replaced for the checkpoint `name`. */
   const withLoad = (
     name: string,
-    load: (original: Effect.Effect<Option.Option<bigint>, InvalidInput | StoreError>) => Effect.Effect<Option.Option<bigint>, InvalidInput | StoreError>
+    load: (
+      original: Effect.Effect<Option.Option<bigint>, InvalidInput | StoreError>
+    ) => Effect.Effect<Option.Option<bigint>, InvalidInput | StoreError>
   ) =>
     Layer.effect(
       CheckpointStore,
       Effect.map(CheckpointStore, (checkpoints) => ({
         ...checkpoints,
-        load: (checkpoint: string) => checkpoint === name ? load(checkpoints.load(checkpoint)) : checkpoints.load(checkpoint)
+        load: (checkpoint: string) =>
+          checkpoint === name ? load(checkpoints.load(checkpoint)) : checkpoints.load(checkpoint)
       }))
     ).pipe(Layer.provideMerge(memory()))
 
@@ -298,19 +374,26 @@ describe("other ends of a runner (in memory)", () => {
       const status = yield* runner.status
       expect(status.state).toBe("failed")
       expect(status.error).toContain(reason)
-      expect(logs.filter((entry) => entry.level === "ERROR" && entry.message.includes(reason)).map((entry) => entry.annotations))
+      expect(
+        logs.filter((entry) => entry.level === "ERROR" && entry.message.includes(reason)).map((entry) =>
+          entry.annotations
+        )
+      )
         .toContainEqual({ projection: name, position: "0" })
     })
 
   // Never called: the runner refuses the options before it uses the service.
-  const unusedGenerations = Layer.succeed(Generations, Generations.of({
-    current: () => Effect.dieMessage("unused"),
-    requestRebuild: () => Effect.dieMessage("unused"),
-    guard: () => Effect.dieMessage("unused"),
-    trySwitch: () => Effect.dieMessage("unused"),
-    publish: () => Effect.dieMessage("unused"),
-    drop: () => Effect.dieMessage("unused")
-  }))
+  const unusedGenerations = Layer.succeed(
+    Generations,
+    Generations.of({
+      current: () => Effect.dieMessage("unused"),
+      requestRebuild: () => Effect.dieMessage("unused"),
+      guard: () => Effect.dieMessage("unused"),
+      trySwitch: () => Effect.dieMessage("unused"),
+      publish: () => Effect.dieMessage("unused"),
+      drop: () => Effect.dieMessage("unused")
+    })
+  )
 
   it.live("tables without the Generations service stop the runner at once (when the types are bypassed): failed with InvalidInput in state, status and await, and logged", () =>
     Effect.gen(function*() {
@@ -345,7 +428,10 @@ describe("other ends of a runner (in memory)", () => {
       // The runner's first load dies; the status's loads after it work.
       const loads = yield* Ref.make(0)
       const buggy = (original: Effect.Effect<Option.Option<bigint>, InvalidInput | StoreError>) =>
-        Effect.flatMap(Ref.getAndUpdate(loads, (n) => n + 1), (n) => n === 0 ? Effect.die(new Error("a bug in load")) : original)
+        Effect.flatMap(
+          Ref.getAndUpdate(loads, (n) => n + 1),
+          (n) => n === 0 ? Effect.die(new Error("a bug in load")) : original
+        )
       const logs = capturingLogger()
       yield* Effect.gen(function*() {
         const runner = yield* Projection.start(Projection.make({ name: "doomed", handle: () => Effect.void }))
@@ -359,14 +445,20 @@ describe("other ends of a runner (in memory)", () => {
     Effect.gen(function*() {
       const failures = yield* Ref.make(3)
       const flaky = (original: Effect.Effect<Option.Option<bigint>, InvalidInput | StoreError>) =>
-        Effect.flatMap(Ref.getAndUpdate(failures, (n) => n - 1), (left) =>
-          left > 0 ? Effect.fail(new StoreError({ message: "the database is restarting" })) : original)
+        Effect.flatMap(
+          Ref.getAndUpdate(failures, (n) => n - 1),
+          (left) => left > 0 ? Effect.fail(new StoreError({ message: "the database is restarting" })) : original
+        )
       yield* Effect.gen(function*() {
         yield* poisonHistory()
         const applied = yield* Ref.make(0)
-        const runner = yield* Projection.start(Projection.make({ name: "flaky", handle: () => Ref.update(applied, (n) => n + 1) }))
+        const runner = yield* Projection.start(
+          Projection.make({ name: "flaky", handle: () => Ref.update(applied, (n) => n + 1) })
+        )
         const states = yield* Ref.make<ReadonlyArray<string>>([])
-        yield* Effect.forkScoped(Stream.runForEach(runner.state.changes, (state) => Ref.update(states, (all) => [...all, state._tag])))
+        yield* Effect.forkScoped(
+          Stream.runForEach(runner.state.changes, (state) => Ref.update(states, (all) => [...all, state._tag]))
+        )
         yield* waitUntil(Effect.map(Ref.get(applied), (n) => n === 3), "every event applied")
         expect((yield* runner.state.get)._tag).toBe("Running")
         expect(yield* Ref.get(states)).toContain("Restarting")

@@ -3,12 +3,12 @@
  * once for SQL read models across interruptions, with the failure policies,
  * status and one active runner.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Schedule, Schema, Scope, Stream } from "effect"
+import { CheckpointStore } from "../../src/CheckpointStore.js"
 import * as EventRegistry from "../../src/events/EventRegistry.js"
 import * as EventType from "../../src/events/EventType.js"
-import { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
 import { MemoryEventStore } from "../../src/memory/index.js"
 import { PgliteClient } from "../../src/pglite/index.js"
@@ -26,11 +26,17 @@ beforeAll(() => pglite.start(), startupTimeout)
 afterAll(() => pglite.dispose())
 
 const appendMany = (count: number, streams = 7) =>
-  Effect.flatMap(EventStore, (store) =>
-    Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
-      store.append(`Account-${i % streams}`, [{ eventType: i % 5 === 0 ? "Opened" : "Deposited", data: { amount: i } }]), {
-      discard: true
-    }))
+  Effect.flatMap(
+    EventStore,
+    (store) =>
+      Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
+        store.append(`Account-${i % streams}`, [{
+          eventType: i % 5 === 0 ? "Opened" : "Deposited",
+          data: { amount: i }
+        }]), {
+        discard: true
+      })
+  )
 
 const allEvents = Effect.flatMap(EventStore, (store) => Stream.runCollect(store.readAll())).pipe(
   Effect.map((chunk) => Array.from(chunk))
@@ -58,7 +64,12 @@ describe("projections in memory", () => {
         "checkpoint saved"
       )
       const status = yield* runner.status
-      expect(status).toMatchObject({ name: "totals", state: "live", position: events.at(-1)?.position, lag: { positions: 0n, millis: 0 } })
+      expect(status).toMatchObject({
+        name: "totals",
+        state: "live",
+        position: events.at(-1)?.position,
+        lag: { positions: 0n, millis: 0 }
+      })
     }).pipe(Effect.scoped, Effect.provide(layer())))
 
   it.live("a projection leaves archived streams out, unless it includes archived events", () =>
@@ -66,16 +77,20 @@ describe("projections in memory", () => {
       const store = yield* EventStore
       yield* appendMany(14)
       yield* store.archiveStream("Account-0")
-      const everything = yield* Effect.map(Stream.runCollect(store.readAll({ includeArchived: true })), (c) => Array.from(c))
+      const everything = yield* Effect.map(Stream.runCollect(store.readAll({ includeArchived: true })), (c) =>
+        Array.from(c))
       const project = (name: string, includeArchived: boolean) =>
         Effect.gen(function*() {
           const applied = yield* Ref.make<ReadonlyArray<string>>([])
           yield* Projection.start(Projection.make({
             name,
             includeArchived,
-            handle: (event) => Ref.update(applied, (all) => [...all, event.streamId])
+            handle: (event) =>
+              Ref.update(applied, (all) => [...all, event.streamId])
           }))
-          const expected = everything.filter((e) => includeArchived || e.streamId !== "Account-0").map((e) => e.streamId)
+          const expected = everything.filter((e) => includeArchived || e.streamId !== "Account-0").map((e) =>
+            e.streamId
+          )
           yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === expected.length), `${name} applied`)
           expect(yield* Ref.get(applied)).toEqual(expected)
         })
@@ -117,14 +132,22 @@ describe("projections in memory", () => {
         onFailure: { retry: Schedule.recurs(0), then: "stop" },
         handle: () => Effect.void
       })).pipe(Effect.flip)
-      expect(error).toMatchObject({ _tag: "ProjectionFailed", streamId: "Account-2", eventType: "Deposited", position: 1n })
+      expect(error).toMatchObject({
+        _tag: "ProjectionFailed",
+        streamId: "Account-2",
+        eventType: "Deposited",
+        position: 1n
+      })
     }).pipe(Effect.provide(layer())))
 
   it.live("a handler that keeps failing stops the projection with an error naming the event, before it", () =>
     Effect.gen(function*() {
       const applied = yield* Ref.make<ReadonlyArray<number>>([])
       const store = yield* EventStore
-      yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Poison", data: 2 }, { eventType: "Paid", data: 3 }])
+      yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Poison", data: 2 }, {
+        eventType: "Paid",
+        data: 3
+      }])
       const error = yield* Projection.run(Projection.make({
         name: "strict",
         onFailure: { retry: Schedule.recurs(2), then: "stop" },
@@ -134,7 +157,13 @@ describe("projections in memory", () => {
             : Ref.update(applied, (all) => all.includes(Number(event.data)) ? all : [...all, Number(event.data)])
       })).pipe(Effect.flip)
       expect(error._tag).toBe("ProjectionFailed")
-      expect(error).toMatchObject({ projection: "strict", eventType: "Poison", streamId: "Order-1", position: 2n, reason: "cannot handle poison" })
+      expect(error).toMatchObject({
+        projection: "strict",
+        eventType: "Poison",
+        streamId: "Order-1",
+        position: 2n,
+        reason: "cannot handle poison"
+      })
       expect(yield* Ref.get(applied)).toEqual([1])
       expect(yield* (yield* CheckpointStore).load("strict")).toEqual(Option.some(1n))
     }).pipe(Effect.provide(layer())))
@@ -143,7 +172,10 @@ describe("projections in memory", () => {
     Effect.gen(function*() {
       const applied = yield* Ref.make<ReadonlyArray<number>>([])
       const store = yield* EventStore
-      yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Poison", data: 2 }, { eventType: "Paid", data: 3 }])
+      yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Poison", data: 2 }, {
+        eventType: "Paid",
+        data: 3
+      }])
       const runner = yield* Projection.start(Projection.make({
         name: "lenient",
         onFailure: { retry: Schedule.recurs(1), then: "park" },
@@ -164,18 +196,27 @@ describe("projections in memory", () => {
   it.live("two runners of one projection in one process: one runs, the other stands by and takes over", () =>
     Effect.gen(function*() {
       const applied = yield* Ref.make<ReadonlyArray<bigint>>([])
-      const projection = Projection.make({ name: "single", handle: (event: RecordedEvent) => Ref.update(applied, (all) => [...all, event.position]) })
+      const projection = Projection.make({
+        name: "single",
+        handle: (event: RecordedEvent) => Ref.update(applied, (all) => [...all, event.position])
+      })
       yield* appendMany(5)
-      const firstScope = yield* Effect.forkScoped(Effect.scoped(Effect.flatMap(Projection.start(projection), (r) => Effect.zipRight(
-        waitUntil(Effect.map(r.state.get, (s) => s._tag === "Running"), "first running"),
-        Effect.never
-      ))))
+      const firstScope = yield* Effect.forkScoped(
+        Effect.scoped(Effect.flatMap(Projection.start(projection), (r) =>
+          Effect.zipRight(
+            waitUntil(Effect.map(r.state.get, (s) => s._tag === "Running"), "first running"),
+            Effect.never
+          )))
+      )
       yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length === 5), "first applied")
       // Interrupted before its checkpoint is saved, the first's last batch would
       // be delivered again to the second (as it must be).
       const checkpoints = yield* CheckpointStore
       const head = (yield* allEvents).at(-1)?.position
-      yield* waitUntil(Effect.map(checkpoints.load("single"), (saved) => Option.getOrUndefined(saved) === head), "first saved its checkpoint")
+      yield* waitUntil(
+        Effect.map(checkpoints.load("single"), (saved) => Option.getOrUndefined(saved) === head),
+        "first saved its checkpoint"
+      )
       const second = yield* Projection.start(projection)
       yield* Effect.sleep(Duration.millis(50))
       expect((yield* second.state.get)._tag).toBe("Standby")
@@ -204,7 +245,9 @@ const sqlBackends = [
     available: serverAvailable,
     layer: () => {
       const schema = uniqueSchema("proj")
-      return Layer.merge(PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal).pipe(Layer.provideMerge(storeLayer(schema, 12)))
+      return Layer.merge(PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal).pipe(
+        Layer.provideMerge(storeLayer(schema, 12))
+      )
     }
   }
 ] as const
@@ -233,8 +276,12 @@ for (const backend of sqlBackends) {
     const readBack = (name: string) =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const applied = yield* sql<{ readonly position: string }>`SELECT a.position::text AS position FROM rm_applied a WHERE a.projection = ${name} ORDER BY a.position`
-        const [total] = yield* sql<{ readonly total: string }>`SELECT total::text AS total FROM rm_totals WHERE projection = ${name}`
+        const applied = yield* sql<
+          { readonly position: string }
+        >`SELECT a.position::text AS position FROM rm_applied a WHERE a.projection = ${name} ORDER BY a.position`
+        const [total] = yield* sql<
+          { readonly total: string }
+        >`SELECT total::text AS total FROM rm_totals WHERE projection = ${name}`
         return { positions: applied.map((row) => BigInt(row.position)), total: Number(total?.total ?? 0) }
       })
 
@@ -255,7 +302,10 @@ for (const backend of sqlBackends) {
         const finish = (projectionName: string) =>
           Effect.scoped(Effect.gen(function*() {
             yield* Projection.start(readModel(projectionName))
-            yield* waitUntil(Effect.map(readBack(projectionName), (rm) => rm.positions.length === events.length), `${projectionName} complete`)
+            yield* waitUntil(
+              Effect.map(readBack(projectionName), (rm) => rm.positions.length === events.length),
+              `${projectionName} complete`
+            )
             return yield* readBack(projectionName)
           }))
         const resumed = yield* finish(name)
@@ -271,7 +321,10 @@ for (const backend of sqlBackends) {
         const sql = yield* SqlClient.SqlClient
         const name = `rollback-${Date.now()}`
         const store = yield* EventStore
-        yield* store.append("Order-9", [{ eventType: "Deposited", data: { amount: 5 } }, { eventType: "Poison", data: { amount: 7 } }])
+        yield* store.append("Order-9", [{ eventType: "Deposited", data: { amount: 5 } }, {
+          eventType: "Poison",
+          data: { amount: 7 }
+        }])
         const error = yield* Projection.run(Projection.make({
           name,
           onFailure: { retry: Schedule.recurs(1), then: "stop" },
@@ -418,8 +471,10 @@ describe.skipIf(!serverAvailable)("one runner across store instances on PostgreS
         second.context
       )
       const count = Effect.provide(
-        Effect.flatMap(SqlClient.SqlClient, (client) =>
-          client<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${client(applied)}`),
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (client) => client<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${client(applied)}`
+        ),
         second.context
       ).pipe(Effect.map(([row]) => row?.n ?? 0))
       yield* waitUntil(Effect.map(count, (n) => n === 12), "every event applied once")

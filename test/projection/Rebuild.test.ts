@@ -2,8 +2,8 @@
  * Rebuilding a SQL read model without downtime: readers keep seeing the
  * complete old model until the new generation has caught up, then the new one.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Ref } from "effect"
 import { EventStore } from "../../src/EventStore.js"
 import { PgliteClient } from "../../src/pglite/index.js"
@@ -14,14 +14,17 @@ import { serverAvailable, storeLayer, uniqueSchema } from "../postgres/support.j
 import { fileClient, startupTimeout } from "../support/postgres.js"
 import { eventually as waitUntil } from "../support/wait.js"
 
-
 // The embedded database starts before the test, not in it.
 const pglite = fileClient(PgliteClient.layer())
 beforeAll(() => pglite.start(), startupTimeout)
 afterAll(() => pglite.dispose())
 
 const servicesIn = (schema: string) =>
-  Layer.mergeAll(PostgresCheckpointStore.layer({ schema }), PostgresGenerations.layer({ schema }), RunnerLock.layerLocal)
+  Layer.mergeAll(
+    PostgresCheckpointStore.layer({ schema }),
+    PostgresGenerations.layer({ schema }),
+    RunnerLock.layerLocal
+  )
 
 const backends = [
   {
@@ -61,7 +64,9 @@ for (const backend of backends) {
             setup: (tables) =>
               sql`CREATE TABLE ${sql(tables.totals)} (order_id text PRIMARY KEY, total bigint NOT NULL)`,
             handle: (event, tables) =>
-              sql`INSERT INTO ${sql(tables.totals)} VALUES (${event.streamId}, ${(event.data as { amount: number }).amount * factor})
+              sql`INSERT INTO ${sql(tables.totals)} VALUES (${event.streamId}, ${
+                (event.data as { amount: number }).amount * factor
+              })
                 ON CONFLICT (order_id) DO UPDATE SET total = ${sql(tables.totals)}.total + EXCLUDED.total`
           })
         // -1 until the view exists.
@@ -70,8 +75,11 @@ for (const backend of backends) {
           Effect.orElseSucceed(() => -1)
         )
 
-        yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
-          store.append(`Order-${i % 6}`, [{ eventType: "ItemAdded", data: { amount: i } }]), { discard: true })
+        yield* Effect.forEach(
+          Array.from({ length: 60 }, (_, i) => i),
+          (i) => store.append(`Order-${i % 6}`, [{ eventType: "ItemAdded", data: { amount: i } }]),
+          { discard: true }
+        )
         const v1Total = Array.from({ length: 60 }, (_, i) => i).reduce((a, b) => a + b, 0)
 
         yield* Effect.scoped(Effect.gen(function*() {
@@ -95,11 +103,16 @@ for (const backend of backends) {
           )
           // Every reader saw one complete model or the other, never half of one.
           expect([...(yield* Ref.get(seen))].sort((a, b) => a - b)).toEqual([v1Total, v1Total * 100])
-          yield* waitUntil(Effect.map(v2.status, (s) => s.generation === 2 && s.rebuild === undefined), "the switch shows in status")
+          yield* waitUntil(
+            Effect.map(v2.status, (s) => s.generation === 2 && s.rebuild === undefined),
+            "the switch shows in status"
+          )
           // New events reach the new generation, and the old one is dropped.
           yield* store.append("Order-1", [{ eventType: "ItemAdded", data: { amount: 1 } }])
           yield* waitUntil(Effect.map(sum, (total) => total === v1Total * 100 + 100), "live on version 2")
-          const oldTables = yield* sql<{ readonly exists: boolean }>`SELECT to_regclass(${`${table}_g1`}) IS NOT NULL AS exists`
+          const oldTables = yield* sql<
+            { readonly exists: boolean }
+          >`SELECT to_regclass(${`${table}_g1`}) IS NOT NULL AS exists`
           expect(oldTables[0]?.exists).toBe(false)
         }))
       }).pipe(Effect.provide(backend.layer())))

@@ -47,7 +47,11 @@ describe("the requirements of a projection", () => {
     needsAtMost<EventStore | CheckpointStore | RunnerLock>()(Projection.run(tabled))
     // @ts-expect-error: no Generations
     needsAtMost<EventStore | CheckpointStore>()(Projection.status(tabled))
-    const typedTables = Projection.typed(EventRegistry.make(Placed), { name: "typed", tables: { t: "app.t" }, handle: () => Effect.void })
+    const typedTables = Projection.typed(EventRegistry.make(Placed), {
+      name: "typed",
+      tables: { t: "app.t" },
+      handle: () => Effect.void
+    })
     needsAtMost<EventStore | CheckpointStore | RunnerLock | Generations>()(Projection.run(typedTables))
     // @ts-expect-error: no Generations
     needsAtMost<EventStore | CheckpointStore | RunnerLock>()(Projection.run(typedTables))
@@ -74,10 +78,14 @@ describe("MemoryEventStore.layerAll", () => {
       yield* RunnerLock
       const applied = yield* Ref.make(0)
       yield* Effect.flatMap(EventStore, (store) => store.append("Order-1", [{ eventType: "Placed", data: {} }]))
-      const runner = yield* Projection.start(Projection.make({ name: "counted", handle: () => Ref.update(applied, (n) => n + 1) }))
+      const runner = yield* Projection.start(
+        Projection.make({ name: "counted", handle: () => Ref.update(applied, (n) => n + 1) })
+      )
       yield* waitUntil(Effect.map(runner.status, (status) => status.state === "live"), "live")
       expect(yield* Ref.get(applied)).toBe(1)
-      expect(yield* Effect.flatMap(CheckpointStore, (checkpoints) => checkpoints.load("counted"))).toEqual(Option.some(1n))
+      expect(yield* Effect.flatMap(CheckpointStore, (checkpoints) => checkpoints.load("counted"))).toEqual(
+        Option.some(1n)
+      )
     }).pipe(Effect.scoped, Effect.provide(MemoryEventStore.layerAll())))
 })
 

@@ -4,9 +4,9 @@
  * transaction pooler is refused rather than left on a pooled connection, and
  * a runner never reports `Running` without its lock.
  */
-import { describe, expect, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule, Scope } from "effect"
 import { EventStore } from "../../src/EventStore.js"
 import { MemoryEventStore } from "../../src/memory/index.js"
@@ -29,9 +29,12 @@ const inState = (runner: Projection.ProjectionRunner, tag: Projection.RunnerStat
   Effect.map(runner.state.get, (state) => state._tag === tag)
 
 const appendMany = (count: number) =>
-  Effect.flatMap(EventStore, (store) =>
-    Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
-      store.append(`Order-${i % 3}`, [{ eventType: "ItemAdded", data: { amount: i } }]), { discard: true }))
+  Effect.flatMap(
+    EventStore,
+    (store) =>
+      Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
+        store.append(`Order-${i % 3}`, [{ eventType: "ItemAdded", data: { amount: i } }]), { discard: true })
+  )
 
 describe("the process-local runner lock", () => {
   it.live("a standby waiting for the lock can be interrupted while the holder lives, and the lock still works after", () =>
@@ -45,7 +48,9 @@ describe("the process-local runner lock", () => {
       expect(Option.isSome(interrupted)).toBe(true)
       yield* Scope.close(holder, Exit.void)
       // The interrupted waiter took nothing: the next one gets the lock.
-      const next = yield* Effect.scoped(Effect.as(lock.acquire("held"), "acquired")).pipe(Effect.timeoutOption(Duration.seconds(10)))
+      const next = yield* Effect.scoped(Effect.as(lock.acquire("held"), "acquired")).pipe(
+        Effect.timeoutOption(Duration.seconds(10))
+      )
       expect(next).toEqual(Option.some("acquired"))
     }))
 
@@ -64,59 +69,64 @@ describe("the process-local runner lock", () => {
 })
 
 describe("a runner superseded by a rebuild", () => {
-  it.live("never reports Running once it has let its lock go: at most one runner says Running at any time", () =>
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const readModel = Projection.make({
-        name: "totals",
-        tables: { totals: "event_store.totals" },
-        setup: (tables) => sql`CREATE TABLE ${sql(tables.totals)} (order_id text PRIMARY KEY, total bigint NOT NULL)`,
-        handle: (event, tables) =>
-          sql`INSERT INTO ${sql(tables.totals)} VALUES (${event.streamId}, ${(event.data as { amount: number }).amount})
+  it.live(
+    "never reports Running once it has let its lock go: at most one runner says Running at any time",
+    () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const readModel = Projection.make({
+          name: "totals",
+          tables: { totals: "event_store.totals" },
+          setup: (tables) => sql`CREATE TABLE ${sql(tables.totals)} (order_id text PRIMARY KEY, total bigint NOT NULL)`,
+          handle: (event, tables) =>
+            sql`INSERT INTO ${sql(tables.totals)} VALUES (${event.streamId}, ${
+              (event.data as { amount: number }).amount
+            })
             ON CONFLICT (order_id) DO UPDATE SET total = ${sql(tables.totals)}.total + EXCLUDED.total`
-      })
-      yield* appendMany(9)
-      const first = yield* Projection.start(readModel)
-      yield* waitUntil(Effect.map(first.status, (s) => s.state === "live"), "the first is live")
-      const second = yield* Projection.start(readModel)
-      const bothRunning = yield* Ref.make(0)
-      const sampler = yield* Effect.gen(function*() {
-        const a = yield* first.state.get
-        const b = yield* second.state.get
-        if (a._tag === "Running" && b._tag === "Running") yield* Ref.update(bothRunning, (n) => n + 1)
-      }).pipe(Effect.repeat(Schedule.spaced("2 millis")), Effect.fork)
+        })
+        yield* appendMany(9)
+        const first = yield* Projection.start(readModel)
+        yield* waitUntil(Effect.map(first.status, (s) => s.state === "live"), "the first is live")
+        const second = yield* Projection.start(readModel)
+        const bothRunning = yield* Ref.make(0)
+        const sampler = yield* Effect.gen(function*() {
+          const a = yield* first.state.get
+          const b = yield* second.state.get
+          if (a._tag === "Running" && b._tag === "Running") yield* Ref.update(bothRunning, (n) => n + 1)
+        }).pipe(Effect.repeat(Schedule.spaced("2 millis")), Effect.fork)
 
-      expect(yield* Projection.rebuild(readModel)).toBe(2)
-      yield* waitUntil(
-        Effect.map(Projection.status(readModel), (s) => s.generation === 2 && s.rebuild === undefined),
-        "the rebuild switched over"
-      )
-      // The runner that switched stood down and one of the two took over.
-      yield* waitUntil(
-        Effect.zipWith(inState(first, "Running"), inState(second, "Running"), (a, b) => a || b),
-        "a runner runs generation 2"
-      )
-      yield* Effect.sleep(Duration.millis(300))
-      yield* Fiber.interrupt(sampler)
-      expect(yield* Ref.get(bothRunning)).toBe(0)
-    }).pipe(Effect.scoped, Effect.provide(PgliteEventStore.layer())), { timeout: 120_000 })
+        expect(yield* Projection.rebuild(readModel)).toBe(2)
+        yield* waitUntil(
+          Effect.map(Projection.status(readModel), (s) => s.generation === 2 && s.rebuild === undefined),
+          "the rebuild switched over"
+        )
+        // The runner that switched stood down and one of the two took over.
+        yield* waitUntil(
+          Effect.zipWith(inState(first, "Running"), inState(second, "Running"), (a, b) => a || b),
+          "a runner runs generation 2"
+        )
+        yield* Effect.sleep(Duration.millis(300))
+        yield* Fiber.interrupt(sampler)
+        expect(yield* Ref.get(bothRunning)).toBe(0)
+      }).pipe(Effect.scoped, Effect.provide(PgliteEventStore.layer())),
+    { timeout: 120_000 }
+  )
 })
 
 describe.skipIf(!serverAvailable)("the advisory lock on PostgreSQL", () => {
   const target = new URL(databaseUrl)
-  const withSchema = (schema: string) =>
-    <A, E, R>(test: Effect.Effect<A, E, R>) =>
-      Effect.zipRight(
-        appendMany(12).pipe(Effect.provide(PostgresEventStore.layer({ schema }).pipe(Layer.provide(pgLayer(2))))),
-        test
-      ).pipe(
-        Effect.ensuring(
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(
-            Effect.provide(pgLayer(1)),
-            Effect.orDie
-          )
+  const withSchema = (schema: string) => <A, E, R>(test: Effect.Effect<A, E, R>) =>
+    Effect.zipRight(
+      appendMany(12).pipe(Effect.provide(PostgresEventStore.layer({ schema }).pipe(Layer.provide(pgLayer(2))))),
+      test
+    ).pipe(
+      Effect.ensuring(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(
+          Effect.provide(pgLayer(1)),
+          Effect.orDie
         )
       )
+    )
   const keyOf = (schema: string, name: string) => `effect-event-store/${schema}/projection/${name}`
   // How many sessions hold the runner lock of `name`, seen from a connection of its own.
   const holders = (schema: string, name: string) =>
@@ -129,30 +139,45 @@ describe.skipIf(!serverAvailable)("the advisory lock on PostgreSQL", () => {
         Effect.provide(pgLayer(1))
       )
 
-  it.live("an acquisition interrupted while its lock statement is in flight leaves no lock on the pooled connection", () =>
-    Effect.gen(function*() {
-      const schema = uniqueSchema("advisory_interrupt")
-      const proxy = yield* HoldingProxy.make({ host: target.hostname, port: Number(target.port || 5432) }, "pg_try_advisory_lock")
-      const proxied = new URL(databaseUrl)
-      proxied.port = String(proxy.port)
-      // A long idle timeout: a leaked lock would stay on the idle connection for the whole test.
-      const client = PgClient.layer({ url: Redacted.make(proxied.toString()), maxConnections: 3, idleTimeout: Duration.minutes(5) })
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(
-        PostgresRunnerLock.layerAdvisory({ schema, retryInterval: "50 millis" }).pipe(Layer.provideMerge(client)),
-        scope
-      )
-      const lock = Context.get(context, RunnerLock.RunnerLock)
-      const acquiring = yield* Effect.fork(Effect.scoped(Effect.flatMap(lock.acquire("interrupted"), () => Effect.never)))
-      // The server has taken the lock; its answer is held back.
-      yield* proxy.held.pipe(Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => "the lock statement never ran" }))
-      const interrupting = yield* Effect.fork(Fiber.interrupt(acquiring))
-      yield* Effect.sleep(Duration.millis(200))
-      yield* proxy.release
-      yield* Fiber.join(interrupting)
-      expect(yield* holders(schema, "interrupted")).toBe(0)
-      yield* Scope.close(scope, Exit.void)
-    }).pipe(Effect.scoped), { timeout: 60_000 })
+  it.live(
+    "an acquisition interrupted while its lock statement is in flight leaves no lock on the pooled connection",
+    () =>
+      Effect.gen(function*() {
+        const schema = uniqueSchema("advisory_interrupt")
+        const proxy = yield* HoldingProxy.make(
+          { host: target.hostname, port: Number(target.port || 5432) },
+          "pg_try_advisory_lock"
+        )
+        const proxied = new URL(databaseUrl)
+        proxied.port = String(proxy.port)
+        // A long idle timeout: a leaked lock would stay on the idle connection for the whole test.
+        const client = PgClient.layer({
+          url: Redacted.make(proxied.toString()),
+          maxConnections: 3,
+          idleTimeout: Duration.minutes(5)
+        })
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(
+          PostgresRunnerLock.layerAdvisory({ schema, retryInterval: "50 millis" }).pipe(Layer.provideMerge(client)),
+          scope
+        )
+        const lock = Context.get(context, RunnerLock.RunnerLock)
+        const acquiring = yield* Effect.fork(
+          Effect.scoped(Effect.flatMap(lock.acquire("interrupted"), () => Effect.never))
+        )
+        // The server has taken the lock; its answer is held back.
+        yield* proxy.held.pipe(
+          Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => "the lock statement never ran" })
+        )
+        const interrupting = yield* Effect.fork(Fiber.interrupt(acquiring))
+        yield* Effect.sleep(Duration.millis(200))
+        yield* proxy.release
+        yield* Fiber.join(interrupting)
+        expect(yield* holders(schema, "interrupted")).toBe(0)
+        yield* Scope.close(scope, Exit.void)
+      }).pipe(Effect.scoped),
+    { timeout: 60_000 }
+  )
 
   describe.skipIf(!pgbouncerAvailable)("behind PgBouncer in transaction mode", () => {
     const instance = (schema: string, lock: "advisory" | "lease", client: Layer.Layer<SqlClient.SqlClient, unknown>) =>
@@ -177,30 +202,42 @@ describe.skipIf(!serverAvailable)("the advisory lock on PostgreSQL", () => {
       })
 
     const failedWith = (runner: Projection.ProjectionRunner) =>
-      Effect.map(runner.state.get, (state) =>
-        state._tag === "Failed" ? Option.getOrUndefined(Cause.failureOption(state.cause))?._tag : undefined)
+      Effect.map(
+        runner.state.get,
+        (state) => state._tag === "Failed" ? Option.getOrUndefined(Cause.failureOption(state.cause))?._tag : undefined
+      )
 
-    it.live("the advisory lock refuses with LockUnsupported, leaves no lock behind, and a directly connected runner then runs", () => {
-      const schema = uniqueSchema("pooled_advisory")
-      return Effect.gen(function*() {
-        const first = yield* instance(schema, "advisory", pgbouncerLayer(4))
-        const second = yield* instance(schema, "advisory", pgbouncerLayer(4))
-        yield* waitUntil(Effect.map(failedWith(first.runner), (tag) => tag === "LockUnsupported"), "the first refuses")
-        yield* waitUntil(Effect.map(failedWith(second.runner), (tag) => tag === "LockUnsupported"), "the second refuses")
-        const { reason } = (yield* first.runner.state.get) as Extract<Projection.RunnerState, { _tag: "Failed" }>
-        expect(reason).toContain("layerLease")
-        expect((yield* first.runner.status).state).toBe("failed")
-        expect(yield* holders(schema, "pooled")).toBe(0)
-        // Nothing stray blocks a runner whose connections are direct. (A runner
-        // behind the pooler may have applied events before it noticed.)
-        const direct = yield* instance(schema, "advisory", pgLayer(3))
-        yield* waitUntil(
-          Effect.map(direct.runner.status, (s) => s.state === "live" && s.position === s.head),
-          "the direct runner is live"
-        )
-        yield* Effect.all([first.close, second.close, direct.close])
-      }).pipe(withSchema(schema))
-    }, { timeout: 90_000 })
+    it.live(
+      "the advisory lock refuses with LockUnsupported, leaves no lock behind, and a directly connected runner then runs",
+      () => {
+        const schema = uniqueSchema("pooled_advisory")
+        return Effect.gen(function*() {
+          const first = yield* instance(schema, "advisory", pgbouncerLayer(4))
+          const second = yield* instance(schema, "advisory", pgbouncerLayer(4))
+          yield* waitUntil(
+            Effect.map(failedWith(first.runner), (tag) => tag === "LockUnsupported"),
+            "the first refuses"
+          )
+          yield* waitUntil(
+            Effect.map(failedWith(second.runner), (tag) => tag === "LockUnsupported"),
+            "the second refuses"
+          )
+          const { reason } = (yield* first.runner.state.get) as Extract<Projection.RunnerState, { _tag: "Failed" }>
+          expect(reason).toContain("layerLease")
+          expect((yield* first.runner.status).state).toBe("failed")
+          expect(yield* holders(schema, "pooled")).toBe(0)
+          // Nothing stray blocks a runner whose connections are direct. (A runner
+          // behind the pooler may have applied events before it noticed.)
+          const direct = yield* instance(schema, "advisory", pgLayer(3))
+          yield* waitUntil(
+            Effect.map(direct.runner.status, (s) => s.state === "live" && s.position === s.head),
+            "the direct runner is live"
+          )
+          yield* Effect.all([first.close, second.close, direct.close])
+        }).pipe(withSchema(schema))
+      },
+      { timeout: 90_000 }
+    )
 
     it.live("the lease lock works there: one runner applies every event once, the other stands by", () => {
       const schema = uniqueSchema("pooled_lease")

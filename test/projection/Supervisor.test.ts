@@ -3,10 +3,10 @@
  * projections together, reports their statuses, and answers a readiness check
  * that a health endpoint can serve.
  */
-import { describe, expect, it, layer } from "@effect/vitest"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema } from "effect"
 import type { CheckpointStore } from "../../src/CheckpointStore.js"
 import { EventStore } from "../../src/EventStore.js"
@@ -46,7 +46,10 @@ const counting = (name: string, options?: { readonly gate?: Deferred.Deferred<vo
   }))
 
 const append = (name: string, types: ReadonlyArray<string>) =>
-  Effect.flatMap(EventStore, (store) => store.append(`Order-${name}`, types.map((eventType) => ({ eventType, data: {} }))))
+  Effect.flatMap(
+    EventStore,
+    (store) => store.append(`Order-${name}`, types.map((eventType) => ({ eventType, data: {} })))
+  )
 
 const readiness = (supervisor: ProjectionSupervisor.ProjectionSupervisor) => supervisor.readiness
 const isReady = (supervisor: ProjectionSupervisor.ProjectionSupervisor) =>
@@ -66,7 +69,9 @@ const backends: ReadonlyArray<{
     available: serverAvailable,
     layer: () => {
       const schema = uniqueSchema("supervisor")
-      return Layer.merge(PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal).pipe(Layer.provideMerge(storeLayer(schema, 8)))
+      return Layer.merge(PostgresCheckpointStore.layer({ schema }), RunnerLock.layerLocal).pipe(
+        Layer.provideMerge(storeLayer(schema, 8))
+      )
     }
   }
 ]
@@ -74,93 +79,113 @@ const backends: ReadonlyArray<{
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`the projection supervisor on ${backend.name}`, () => {
     layer(backend.layer(), { timeout: 120_000, excludeTestServices: true })((it) => {
-      it.effect("starts its projections together, reports their statuses, and is ready when they keep up", () =>
-        Effect.gen(function*() {
-          const orders = yield* counting("sup-orders")
-          const invoices = yield* counting("sup-invoices")
-          yield* append("sup-orders", ["Placed", "Paid"])
-          yield* append("sup-invoices", ["Issued"])
-          const supervisor = yield* ProjectionSupervisor.make([orders.projection, invoices.projection])
-          yield* waitUntil(
-            Effect.map(supervisor.statuses, (statuses) => statuses.every((s) => s.state === "live")),
-            "both live"
-          )
-          expect(yield* orders.applied).toBe(2)
-          expect(yield* invoices.applied).toBe(1)
-          const statuses = yield* supervisor.statuses
-          expect(statuses.map((s) => [s.name, s.state])).toEqual([["sup-orders", "live"], ["sup-invoices", "live"]])
-          expect(Option.map(supervisor.runner("sup-invoices"), (runner) => runner.name)).toEqual(Option.some("sup-invoices"))
-          const report = yield* supervisor.readiness
-          expect(report.projections.map((p) => [p.name, p.ready, p.reasons])).toEqual([
-            ["sup-orders", true, []],
-            ["sup-invoices", true, []]
-          ])
-        }).pipe(Effect.scoped), { timeout: 60_000 })
+      it.effect(
+        "starts its projections together, reports their statuses, and is ready when they keep up",
+        () =>
+          Effect.gen(function*() {
+            const orders = yield* counting("sup-orders")
+            const invoices = yield* counting("sup-invoices")
+            yield* append("sup-orders", ["Placed", "Paid"])
+            yield* append("sup-invoices", ["Issued"])
+            const supervisor = yield* ProjectionSupervisor.make([orders.projection, invoices.projection])
+            yield* waitUntil(
+              Effect.map(supervisor.statuses, (statuses) => statuses.every((s) => s.state === "live")),
+              "both live"
+            )
+            expect(yield* orders.applied).toBe(2)
+            expect(yield* invoices.applied).toBe(1)
+            const statuses = yield* supervisor.statuses
+            expect(statuses.map((s) => [s.name, s.state])).toEqual([["sup-orders", "live"], ["sup-invoices", "live"]])
+            expect(Option.map(supervisor.runner("sup-invoices"), (runner) => runner.name)).toEqual(
+              Option.some("sup-invoices")
+            )
+            const report = yield* supervisor.readiness
+            expect(report.projections.map((p) => [p.name, p.ready, p.reasons])).toEqual([
+              ["sup-orders", true, []],
+              ["sup-invoices", true, []]
+            ])
+          }).pipe(Effect.scoped),
+        { timeout: 60_000 }
+      )
 
-      it.effect("a projection stopped on an event makes it not ready, naming the event; skipping it makes it ready again", () =>
-        Effect.gen(function*() {
-          const healthy = yield* counting("sup-healthy")
-          const poisoned = yield* counting("sup-poisoned", { poison: true })
-          yield* append("sup-healthy", ["Placed"])
-          const { positions } = yield* append("sup-poisoned", ["Placed", "Poison", "Paid"])
-          const supervisor = yield* ProjectionSupervisor.make([healthy.projection, poisoned.projection])
-          yield* waitUntil(
-            Effect.map(readiness(supervisor), (r) => reasonsOf(r, "sup-poisoned").length > 0),
-            "the poisoned one is not ready"
-          )
-          const report = yield* readiness(supervisor)
-          expect(report.ready).toBe(false)
-          expect(reasonsOf(report, "sup-healthy")).toEqual([])
-          expect(reasonsOf(report, "sup-poisoned")[0]).toContain(`failed: Projection "sup-poisoned" failed on Poison`)
-          expect(reasonsOf(report, "sup-poisoned")[0]).toContain(`position ${positions[1]}`)
+      it.effect(
+        "a projection stopped on an event makes it not ready, naming the event; skipping it makes it ready again",
+        () =>
+          Effect.gen(function*() {
+            const healthy = yield* counting("sup-healthy")
+            const poisoned = yield* counting("sup-poisoned", { poison: true })
+            yield* append("sup-healthy", ["Placed"])
+            const { positions } = yield* append("sup-poisoned", ["Placed", "Poison", "Paid"])
+            const supervisor = yield* ProjectionSupervisor.make([healthy.projection, poisoned.projection])
+            yield* waitUntil(
+              Effect.map(readiness(supervisor), (r) => reasonsOf(r, "sup-poisoned").length > 0),
+              "the poisoned one is not ready"
+            )
+            const report = yield* readiness(supervisor)
+            expect(report.ready).toBe(false)
+            expect(reasonsOf(report, "sup-healthy")).toEqual([])
+            expect(reasonsOf(report, "sup-poisoned")[0]).toContain(`failed: Projection "sup-poisoned" failed on Poison`)
+            expect(reasonsOf(report, "sup-poisoned")[0]).toContain(`position ${positions[1]}`)
 
-          const runner = Option.getOrThrow(supervisor.runner("sup-poisoned"))
-          yield* runner.skip({ position: positions[1] })
-          yield* waitUntil(isReady(supervisor), "ready again")
-          expect(yield* poisoned.applied).toBe(2)
-        }).pipe(Effect.scoped), { timeout: 60_000 })
+            const runner = Option.getOrThrow(supervisor.runner("sup-poisoned"))
+            yield* runner.skip({ position: positions[1] })
+            yield* waitUntil(isReady(supervisor), "ready again")
+            expect(yield* poisoned.applied).toBe(2)
+          }).pipe(Effect.scoped),
+        { timeout: 60_000 }
+      )
 
-      it.effect("a projection further behind than the bounds is not ready, and ready once it has caught up", () =>
-        Effect.gen(function*() {
-          const gate = yield* Deferred.make<void>()
-          const slow = yield* counting("sup-slow", { gate })
-          yield* append("sup-slow", ["Placed", "Paid", "Shipped"])
-          const supervisor = yield* ProjectionSupervisor.make([slow.projection], {
-            readiness: { maxLag: "50 millis", maxLagPositions: 2 }
-          })
-          yield* waitUntil(
-            Effect.map(readiness(supervisor), (r) => reasonsOf(r, "sup-slow").length === 2),
-            "behind in time and in positions"
-          )
-          const [inTime, inPositions] = reasonsOf(yield* readiness(supervisor), "sup-slow")
-          expect(inTime).toMatch(/^behind by \d+ ms \(at most 50 ms\)$/)
-          expect(inPositions).toMatch(/^behind by \d+ positions \(at most 2\)$/)
-          yield* Deferred.succeed(gate, undefined)
-          yield* waitUntil(isReady(supervisor), "caught up")
-          expect(yield* slow.applied).toBe(3)
-        }).pipe(Effect.scoped), { timeout: 60_000 })
+      it.effect(
+        "a projection further behind than the bounds is not ready, and ready once it has caught up",
+        () =>
+          Effect.gen(function*() {
+            const gate = yield* Deferred.make<void>()
+            const slow = yield* counting("sup-slow", { gate })
+            yield* append("sup-slow", ["Placed", "Paid", "Shipped"])
+            const supervisor = yield* ProjectionSupervisor.make([slow.projection], {
+              readiness: { maxLag: "50 millis", maxLagPositions: 2 }
+            })
+            yield* waitUntil(
+              Effect.map(readiness(supervisor), (r) => reasonsOf(r, "sup-slow").length === 2),
+              "behind in time and in positions"
+            )
+            const [inTime, inPositions] = reasonsOf(yield* readiness(supervisor), "sup-slow")
+            expect(inTime).toMatch(/^behind by \d+ ms \(at most 50 ms\)$/)
+            expect(inPositions).toMatch(/^behind by \d+ positions \(at most 2\)$/)
+            yield* Deferred.succeed(gate, undefined)
+            yield* waitUntil(isReady(supervisor), "caught up")
+            expect(yield* slow.applied).toBe(3)
+          }).pipe(Effect.scoped),
+        { timeout: 60_000 }
+      )
 
-      it.effect("a runner on standby is ready while the projection keeps up, and not once it has stood by longer than maxStandby", () =>
-        Effect.gen(function*() {
-          const active = yield* counting("sup-shared")
-          yield* append("sup-shared", ["Placed"])
-          const first = yield* ProjectionSupervisor.make([active.projection])
-          yield* waitUntil(isReady(first), "the first is ready")
-          // The same projection started again in this process: its runner stands by.
-          const relaxed = yield* ProjectionSupervisor.make([active.projection])
-          const strict = yield* ProjectionSupervisor.make([active.projection], { readiness: { maxStandby: "100 millis" } })
-          const report = yield* readiness(relaxed)
-          expect(report.projections[0]?.status?.state).toBe("standby")
-          expect(report.ready).toBe(true)
-          yield* waitUntil(Effect.map(isReady(strict), (ready) => !ready), "the strict one is not ready")
-          expect(reasonsOf(yield* readiness(strict), "sup-shared")[0]).toMatch(
-            /^on standby for \d+ ms \(at most 100 ms\): another process holds the runner lock$/
-          )
-          // Standby is judged by how the active runner keeps up.
-          yield* append("sup-shared", ["Paid"])
-          yield* waitUntil(Effect.map(active.applied, (n) => n === 2), "the active runner applies it")
-          expect(yield* isReady(relaxed)).toBe(true)
-        }).pipe(Effect.scoped), { timeout: 60_000 })
+      it.effect(
+        "a runner on standby is ready while the projection keeps up, and not once it has stood by longer than maxStandby",
+        () =>
+          Effect.gen(function*() {
+            const active = yield* counting("sup-shared")
+            yield* append("sup-shared", ["Placed"])
+            const first = yield* ProjectionSupervisor.make([active.projection])
+            yield* waitUntil(isReady(first), "the first is ready")
+            // The same projection started again in this process: its runner stands by.
+            const relaxed = yield* ProjectionSupervisor.make([active.projection])
+            const strict = yield* ProjectionSupervisor.make([active.projection], {
+              readiness: { maxStandby: "100 millis" }
+            })
+            const report = yield* readiness(relaxed)
+            expect(report.projections[0]?.status?.state).toBe("standby")
+            expect(report.ready).toBe(true)
+            yield* waitUntil(Effect.map(isReady(strict), (ready) => !ready), "the strict one is not ready")
+            expect(reasonsOf(yield* readiness(strict), "sup-shared")[0]).toMatch(
+              /^on standby for \d+ ms \(at most 100 ms\): another process holds the runner lock$/
+            )
+            // Standby is judged by how the active runner keeps up.
+            yield* append("sup-shared", ["Paid"])
+            yield* waitUntil(Effect.map(active.applied, (n) => n === 2), "the active runner applies it")
+            expect(yield* isReady(relaxed)).toBe(true)
+          }).pipe(Effect.scoped),
+        { timeout: 60_000 }
+      )
     })
   })
 }
@@ -211,12 +236,18 @@ describe("the projection supervisor", () => {
       const handler = HttpApp.toWebHandler(app)
       const probe = Effect.promise(() => handler(new Request("http://localhost/ready"))).pipe(
         Effect.flatMap((response) =>
-          Effect.map(Effect.promise(() => response.json() as Promise<unknown>), (body) => ({ status: response.status, body }))
+          Effect.map(
+            Effect.promise(() => response.json() as Promise<unknown>),
+            (body) => ({ status: response.status, body })
+          )
         )
       )
       yield* waitUntil(Effect.map(probe, (response) => response.status === 200), "ready")
       const ready = yield* probe
-      expect(ready.body).toMatchObject({ ready: true, projections: [{ name: "http", ready: true, status: { state: "live", position: "0" } }] })
+      expect(ready.body).toMatchObject({
+        ready: true,
+        projections: [{ name: "http", ready: true, status: { state: "live", position: "0" } }]
+      })
       // What the endpoint sends decodes back into a report.
       expect((yield* Schema.decodeUnknown(ProjectionSupervisor.Readiness)(ready.body)).ready).toBe(true)
 

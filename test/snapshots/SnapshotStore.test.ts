@@ -21,7 +21,13 @@ for (const backend of backends("snapshots")) {
           const snapshots = yield* SnapshotStore
           const streamId = uniqueStream("Counter")
           expect(yield* snapshots.load(streamId)).toEqual(Option.none())
-          yield* snapshots.save(streamId, { version: 3, firstVersion: 2, epoch: 4, schemaVersion: 1, state: { count: 3, tags: ["a", null] } })
+          yield* snapshots.save(streamId, {
+            version: 3,
+            firstVersion: 2,
+            epoch: 4,
+            schemaVersion: 1,
+            state: { count: 3, tags: ["a", null] }
+          })
           const loaded = Option.getOrThrow(yield* snapshots.load(streamId))
           expect(loaded).toMatchObject({
             streamId,
@@ -49,7 +55,10 @@ for (const backend of backends("snapshots")) {
         Effect.gen(function*() {
           const snapshots = yield* SnapshotStore
           const streamId = uniqueStream("Counter")
-          const stored = Effect.map(snapshots.load(streamId), Option.map((s) => [s.version, s.epoch, s.schemaVersion, s.state]))
+          const stored = Effect.map(
+            snapshots.load(streamId),
+            Option.map((s) => [s.version, s.epoch, s.schemaVersion, s.state])
+          )
           const save = (version: number, epoch: number, schemaVersion: number, state: string) =>
             snapshots.save(streamId, { version, firstVersion: 1, epoch, schemaVersion, state })
           yield* save(5, 0, 1, "five")
@@ -95,7 +104,11 @@ for (const backend of backends("snapshots")) {
           expect(yield* refuse(streamId, { version: 1, schemaVersion: 0, state: {} }))
             .toMatchObject({ _tag: "InvalidInput", field: "snapshot.schemaVersion" })
           expect(yield* refuse(streamId, { version: 1, schemaVersion: 1, state: { n: 1n } }))
-            .toMatchObject({ _tag: "InvalidInput", field: "snapshot.state", reason: "snapshot.state.n is a bigint, which JSON cannot represent" })
+            .toMatchObject({
+              _tag: "InvalidInput",
+              field: "snapshot.state",
+              reason: "snapshot.state.n is a bigint, which JSON cannot represent"
+            })
           expect(yield* refuse(streamId, { version: 1, schemaVersion: 1, state: { at: new Date(0) } }))
             .toMatchObject({ _tag: "InvalidInput", field: "snapshot.state" })
           expect(yield* refuse(streamId, { version: 1, schemaVersion: 1, state: { balance: -0 } }))
@@ -107,13 +120,21 @@ for (const backend of backends("snapshots")) {
             }
           })
           expect(yield* refuse(streamId, { version: 1, schemaVersion: 1, state: throwing }))
-            .toMatchObject({ _tag: "InvalidInput", field: "snapshot.state", reason: "snapshot.state.balance could not be read: not readable" })
-          const throwingVersion = Object.defineProperty({ schemaVersion: 1, state: {}, firstVersion: 1, epoch: 0 }, "version", {
-            enumerable: true,
-            get() {
-              throw new Error("no version")
+            .toMatchObject({
+              _tag: "InvalidInput",
+              field: "snapshot.state",
+              reason: "snapshot.state.balance could not be read: not readable"
+            })
+          const throwingVersion = Object.defineProperty(
+            { schemaVersion: 1, state: {}, firstVersion: 1, epoch: 0 },
+            "version",
+            {
+              enumerable: true,
+              get() {
+                throw new Error("no version")
+              }
             }
-          })
+          )
           expect(yield* Effect.flip(snapshots.save(streamId, throwingVersion as never)))
             .toMatchObject({ _tag: "InvalidInput", field: "snapshot" })
           expect(yield* refuse(streamId, { version: 3, firstVersion: 0, schemaVersion: 1, state: {} }))
@@ -124,7 +145,10 @@ for (const backend of backends("snapshots")) {
             .toMatchObject({ _tag: "InvalidInput", field: "snapshot.epoch" })
           expect(yield* refuse("", { version: 1, schemaVersion: 1, state: {} }))
             .toMatchObject({ _tag: "InvalidInput", field: "streamId" })
-          expect(yield* Effect.flip(snapshots.load("bad\u0000id"))).toMatchObject({ _tag: "InvalidInput", field: "streamId" })
+          expect(yield* Effect.flip(snapshots.load("bad\u0000id"))).toMatchObject({
+            _tag: "InvalidInput",
+            field: "streamId"
+          })
           expect(yield* snapshots.load(streamId)).toEqual(Option.none())
         }))
 
@@ -132,7 +156,14 @@ for (const backend of backends("snapshots")) {
         Effect.gen(function*() {
           const streamId = uniqueStream("Counter")
           const state = { count: 12, since: new Date("2024-01-02T03:04:05.000Z") }
-          yield* saveSnapshot(streamId, { schema: Counter, schemaVersion: 1, version: 12, firstVersion: 1, epoch: 0, state })
+          yield* saveSnapshot(streamId, {
+            schema: Counter,
+            schemaVersion: 1,
+            version: 12,
+            firstVersion: 1,
+            epoch: 0,
+            state
+          })
           expect(Option.getOrThrow(yield* (yield* SnapshotStore).load(streamId)).state)
             .toEqual({ count: 12, since: "2024-01-02T03:04:05.000Z" })
           expect(yield* loadSnapshot(streamId, { schema: Counter, schemaVersion: 1 }))
@@ -142,10 +173,24 @@ for (const backend of backends("snapshots")) {
       it.effect("typed: a snapshot of another schema version is ignored, then replaced by the next save", () =>
         Effect.gen(function*() {
           const streamId = uniqueStream("Counter")
-          yield* saveSnapshot(streamId, { schema: Counter, schemaVersion: 1, version: 30, firstVersion: 1, epoch: 0, state: { count: 30, since: new Date(0) } })
+          yield* saveSnapshot(streamId, {
+            schema: Counter,
+            schemaVersion: 1,
+            version: 30,
+            firstVersion: 1,
+            epoch: 0,
+            state: { count: 30, since: new Date(0) }
+          })
           // Version 2 of the state has another shape: the old snapshot would not even decode, and is never tried.
           expect(yield* loadSnapshot(streamId, { schema: CounterV2, schemaVersion: 2 })).toEqual(Option.none())
-          yield* saveSnapshot(streamId, { schema: CounterV2, schemaVersion: 2, version: 31, firstVersion: 1, epoch: 0, state: { total: 31 } })
+          yield* saveSnapshot(streamId, {
+            schema: CounterV2,
+            schemaVersion: 2,
+            version: 31,
+            firstVersion: 1,
+            epoch: 0,
+            state: { total: 31 }
+          })
           expect(yield* loadSnapshot(streamId, { schema: CounterV2, schemaVersion: 2 }))
             .toEqual(Option.some({ state: { total: 31 }, version: 31, firstVersion: 1, epoch: 0, schemaVersion: 2 }))
           expect(yield* loadSnapshot(streamId, { schema: Counter, schemaVersion: 1 })).toEqual(Option.none())
@@ -155,7 +200,13 @@ for (const backend of backends("snapshots")) {
         Effect.gen(function*() {
           const streamId = uniqueStream("Counter")
           // The schema changed without a new schema version: the stored state does not fit it.
-          yield* (yield* SnapshotStore).save(streamId, { version: 2, firstVersion: 1, epoch: 0, schemaVersion: 1, state: { count: "two" } })
+          yield* (yield* SnapshotStore).save(streamId, {
+            version: 2,
+            firstVersion: 1,
+            epoch: 0,
+            schemaVersion: 1,
+            state: { count: "two" }
+          })
           expect(yield* loadSnapshot(streamId, { schema: Counter, schemaVersion: 1 })).toEqual(Option.none())
         }))
 
@@ -163,7 +214,14 @@ for (const backend of backends("snapshots")) {
         Effect.gen(function*() {
           const streamId = uniqueStream("Counter")
           const error = yield* Effect.flip(
-            saveSnapshot(streamId, { schema: Counter, schemaVersion: 1, version: 1, firstVersion: 1, epoch: 0, state: { count: 1.5, since: new Date(0) } })
+            saveSnapshot(streamId, {
+              schema: Counter,
+              schemaVersion: 1,
+              version: 1,
+              firstVersion: 1,
+              epoch: 0,
+              state: { count: 1.5, since: new Date(0) }
+            })
           )
           expect(error).toMatchObject({ _tag: "InvalidInput", field: "snapshot.state" })
         }))
@@ -174,8 +232,16 @@ for (const backend of backends("snapshots")) {
           Effect.gen(function*() {
             const sql = yield* Effect.serviceOption(SqlClient.SqlClient).pipe(Effect.map(Option.getOrThrow))
             const streamId = uniqueStream("Counter")
-            yield* (yield* SnapshotStore).save(streamId, { version: 7, firstVersion: 1, epoch: 0, schemaVersion: 3, state: { n: 1 } })
-            const rows = yield* sql<{ readonly stream_version: string; readonly schema_version: number; readonly state: unknown }>`
+            yield* (yield* SnapshotStore).save(streamId, {
+              version: 7,
+              firstVersion: 1,
+              epoch: 0,
+              schemaVersion: 3,
+              state: { n: 1 }
+            })
+            const rows = yield* sql<
+              { readonly stream_version: string; readonly schema_version: number; readonly state: unknown }
+            >`
               SELECT stream_version::text AS stream_version, schema_version, state
               FROM ${sql(`${schema}.snapshots`)} WHERE stream_id = ${streamId}`
             expect(rows).toEqual([{ stream_version: "7", schema_version: 3, state: { n: 1 } }])

@@ -3,19 +3,27 @@
  * the driver's message and the SQLSTATE, and the fields tell a caller whether
  * a failed write may have taken effect.
  */
-import { describe, expect, it } from "@effect/vitest"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import type { StoreError } from "../../src/Errors.js"
-import { PgliteClient } from "../../src/pglite/index.js"
 import * as SqlErrors from "../../src/internal/postgres/sqlErrors.js"
+import { PgliteClient } from "../../src/pglite/index.js"
 
-const fieldsOf = ({ _tag, message, outcomeUnknown, sqlState }: StoreError) => ({ _tag, message, outcomeUnknown, sqlState })
+const fieldsOf = ({ _tag, message, outcomeUnknown, sqlState }: StoreError) => ({
+  _tag,
+  message,
+  outcomeUnknown,
+  sqlState
+})
 
 /** A session the server ended: node-postgres's error, with no SQLSTATE. */
-const lostConnection = new SqlError({ cause: new Error("Connection terminated unexpectedly"), message: "Failed to execute statement" })
+const lostConnection = new SqlError({
+  cause: new Error("Connection terminated unexpectedly"),
+  message: "Failed to execute statement"
+})
 
 describe("SqlError to StoreError", () => {
   it.effect("a statement the server refused: its message and SQLSTATE; a refused write took no effect", () =>
@@ -55,7 +63,9 @@ describe("SqlError to StoreError", () => {
         outcomeUnknown: true
       })
       const sql = yield* SqlClient.SqlClient
-      const inside = yield* sql.withTransaction(Effect.flip(SqlErrors.writeFailed("Could not save checkpoint \"c\"")(lostConnection)))
+      const inside = yield* sql.withTransaction(
+        Effect.flip(SqlErrors.writeFailed("Could not save checkpoint \"c\"")(lostConnection))
+      )
       expect(inside.outcomeUnknown).toBeUndefined()
     }).pipe(Effect.provide(PgliteClient.layer())))
 
@@ -76,7 +86,8 @@ describe("SqlError to StoreError", () => {
     })
     expect(fieldsOf(SqlErrors.commitFailed("Could not delete stream \"s\"", lostConnection))).toEqual({
       _tag: "StoreError",
-      message: "Could not delete stream \"s\": the connection was lost at commit, so whether it committed is unknown: " +
+      message:
+        "Could not delete stream \"s\": the connection was lost at commit, so whether it committed is unknown: " +
         "Connection terminated unexpectedly",
       sqlState: undefined,
       outcomeUnknown: true

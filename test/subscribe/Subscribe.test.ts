@@ -16,9 +16,15 @@ const pglite = fileClient(PgliteClient.layer())
 beforeAll(() => pglite.start(), startupTimeout)
 afterAll(() => pglite.dispose())
 
-const backends: ReadonlyArray<{ readonly name: string; readonly available: boolean; readonly store: () => Layer.Layer<EventStore, unknown> }> = [
+const backends: ReadonlyArray<
+  { readonly name: string; readonly available: boolean; readonly store: () => Layer.Layer<EventStore, unknown> }
+> = [
   { name: "memory", available: true, store: () => MemoryEventStore.layer() },
-  { name: "PGlite", available: true, store: () => PostgresEventStore.layer({ schema: uniqueSchema("sub") }).pipe(Layer.provide(pglite.layer)) },
+  {
+    name: "PGlite",
+    available: true,
+    store: () => PostgresEventStore.layer({ schema: uniqueSchema("sub") }).pipe(Layer.provide(pglite.layer))
+  },
   { name: "PostgreSQL", available: serverAvailable, store: () => storeLayer(uniqueSchema("sub")) }
 ]
 
@@ -58,7 +64,10 @@ for (const backend of backends) {
         const first = yield* store.append("Order-1", [{ eventType: "Placed", data: 1 }, { eventType: "Paid", data: 2 }])
         yield* store.append("Invoice-1", [{ eventType: "Placed", data: 3 }])
         const fiber = yield* Effect.fork(
-          take(2, { from: (first.positions[0] ?? 0n) + 1n, filter: { categories: ["Order"], eventTypes: ["Placed", "Paid"] } })
+          take(2, {
+            from: (first.positions[0] ?? 0n) + 1n,
+            filter: { categories: ["Order"], eventTypes: ["Placed", "Paid"] }
+          })
         )
         yield* store.append("Order-2", [{ eventType: "Shipped", data: 4 }, { eventType: "Placed", data: 5 }])
         expect((yield* Fiber.join(fiber)).map((e) => e.data)).toEqual([2, 5])
@@ -72,7 +81,13 @@ for (const backend of backends) {
         const fiber = yield* Effect.fork(
           Effect.flatMap(EventStore, (s) =>
             Stream.runCollect(
-              Stream.take(Stream.merge(s.subscribe({ from: "end" }), Stream.fromEffect(Deferred.succeed(started, undefined)).pipe(Stream.drain)), 1)
+              Stream.take(
+                Stream.merge(
+                  s.subscribe({ from: "end" }),
+                  Stream.fromEffect(Deferred.succeed(started, undefined)).pipe(Stream.drain)
+                ),
+                1
+              )
             ))
         )
         yield* Deferred.await(started)
@@ -90,7 +105,10 @@ for (const backend of backends) {
           yield* store.append("Order-8", [{ eventType: "Step", data: -i }])
         }
         const delivered = yield* Fiber.join(fiber)
-        expect(delivered.map((e) => [e.streamId, e.streamVersion])).toEqual([["Order-7", 1], ["Order-7", 2], ["Order-7", 3]])
+        expect(delivered.map((e) => [e.streamId, e.streamVersion])).toEqual([["Order-7", 1], ["Order-7", 2], [
+          "Order-7",
+          3
+        ]])
       }).pipe(Effect.provide(backend.store())))
   })
 }

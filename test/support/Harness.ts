@@ -40,8 +40,7 @@ export const makeTest = (backend: Backend) =>
   name: string,
   body: () => Effect.Effect<void, unknown, EventStore>,
   timeout?: number
-): void =>
-  it.live(name, () => Effect.provide(body(), backend.makeStore(limits)), timeout)
+): void => it.live(name, () => Effect.provide(body(), backend.makeStore(limits)), timeout)
 
 // --- results ---------------------------------------------------------------------
 
@@ -208,8 +207,9 @@ export const events = (count: number, prefix = "Event"): ReadonlyArray<EventData
   range(1, count).map((i) => event(`${prefix}${i}`, { n: i }))
 
 /** The ids of events, in order (given ids only). */
-export const idsOf = (values: ReadonlyArray<{ readonly eventId?: string | undefined }>): ReadonlyArray<string | undefined> =>
-  values.map((value) => value.eventId)
+export const idsOf = (
+  values: ReadonlyArray<{ readonly eventId?: string | undefined }>
+): ReadonlyArray<string | undefined> => values.map((value) => value.eventId)
 
 export const versionsOf = (values: ReadonlyArray<RecordedEvent>): ReadonlyArray<number> =>
   values.map((value) => value.streamVersion)

@@ -8,11 +8,11 @@
  * (they live in one file, test/faults/ConnectionFaults.test.ts): a restart
  * ends every session on it.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Duration, Effect, Redacted, Schedule } from "effect"
 import { execFile } from "node:child_process"
 import { readFile } from "node:fs/promises"
 import { promisify } from "node:util"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import { Duration, Effect, Redacted, Schedule } from "effect"
 import pg from "pg"
 
 const run = promisify(execFile)
@@ -76,9 +76,10 @@ const probe = async (): Promise<Cluster | undefined> => {
   const cluster = await findCluster()
   if (cluster === undefined) return undefined
   // A test that failed halfway may have left it down.
-  const up = Effect.catchAll(query("SELECT 1"), () =>
-    ctl(cluster, "start").pipe(Effect.ignore, Effect.zipRight(ready)))
-  return Effect.runPromise(up.pipe(Effect.as(cluster), Effect.timeout(readyTimeout), Effect.orElseSucceed(() => undefined)))
+  const up = Effect.catchAll(query("SELECT 1"), () => ctl(cluster, "start").pipe(Effect.ignore, Effect.zipRight(ready)))
+  return Effect.runPromise(
+    up.pipe(Effect.as(cluster), Effect.timeout(readyTimeout), Effect.orElseSucceed(() => undefined))
+  )
 }
 
 const cluster: Cluster | undefined = await probe().then((found) => {
@@ -125,7 +126,9 @@ export const terminateBackends = (applicationName: string) =>
   ).pipe(Effect.map(([row]) => row?.terminated ?? 0))
 
 /** A restart (fast shutdown, then start); returns once the server answers again. */
-export const restart = Effect.flatMap(theCluster, (c) => ctl(c, "restart", "--mode", "fast")).pipe(Effect.zipRight(ready))
+export const restart = Effect.flatMap(theCluster, (c) => ctl(c, "restart", "--mode", "fast")).pipe(
+  Effect.zipRight(ready)
+)
 
 /** Stops the server (fast shutdown). */
 export const stop = Effect.flatMap(theCluster, (c) => ctl(c, "stop", "--mode", "fast")).pipe(Effect.asVoid)

@@ -15,7 +15,11 @@ export const pgbouncerUrl = process.env.PGBOUNCER_URL ?? "postgres://root@127.0.
 
 /** Connections through the pooler: each statement outside a transaction may run on another server backend. */
 export const pgbouncerLayer = (maxConnections = 4) =>
-  PgClient.layer({ url: Redacted.make(pgbouncerUrl), maxConnections, applicationName: "effect-event-store-test-pgbouncer" })
+  PgClient.layer({
+    url: Redacted.make(pgbouncerUrl),
+    maxConnections,
+    applicationName: "effect-event-store-test-pgbouncer"
+  })
 
 const probe = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

@@ -50,7 +50,9 @@ export interface FileClient<A> {
 export const fileClient = <A, E>(client: Layer.Layer<A, E>): FileClient<A> => {
   const runtime = ManagedRuntime.make(client)
   return {
-    layer: Layer.unwrapEffect(Effect.map(runtime.runtimeEffect, (rt) => Layer.succeedContext(rt.context))).pipe(Layer.orDie),
+    layer: Layer.unwrapEffect(Effect.map(runtime.runtimeEffect, (rt) => Layer.succeedContext(rt.context))).pipe(
+      Layer.orDie
+    ),
     start: () => runtime.runPromise(Effect.void),
     dispose: () => runtime.dispose(),
     run: (effect) => runtime.runPromise(effect)
@@ -80,9 +82,13 @@ export const makeSchemaFixture = (
 ): SchemaFixture => {
   const shared = fileClient(sqlClient)
   const dropSchema = (schema: string) =>
-    Layer.scopedDiscard(Effect.addFinalizer(() =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(Effect.orDie)
-    ))
+    Layer.scopedDiscard(
+      Effect.addFinalizer(() =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(
+          Effect.orDie
+        )
+      )
+    )
   // Built before the store and so released after it: the drop does not pull
   // the schema from under the store's own last queries.
   const clientFor = (schema: string) =>
@@ -102,10 +108,14 @@ export const makeSchemaFixture = (
               sql.withTransaction(Effect.gen(function*() {
                 yield* sql`SET LOCAL event_store.allow_rewrite = 'on'`
                 for (const table of ["events", "events_archive"]) {
-                  yield* sql`UPDATE ${sql(`${schema}.${table}`)} SET recorded_at = recorded_at - ${millis} * interval '1 millisecond'`
+                  yield* sql`UPDATE ${
+                    sql(`${schema}.${table}`)
+                  } SET recorded_at = recorded_at - ${millis} * interval '1 millisecond'`
                 }
                 // The time of each stream's last append too: the next append's recordedAt is never earlier.
-                yield* sql`UPDATE ${sql(`${schema}.streams`)} SET updated_at = updated_at - ${millis} * interval '1 millisecond'`
+                yield* sql`UPDATE ${
+                  sql(`${schema}.streams`)
+                } SET updated_at = updated_at - ${millis} * interval '1 millisecond'`
               }))
           }))
         )

@@ -49,7 +49,9 @@ const inRecovery = (url: string) =>
 
 const makeStandby = Effect.tryPromise(() => promisify(execFile)(script, [], { timeout: 180_000 })).pipe(
   Effect.tap(({ stdout }) => Effect.sync(() => console.info(stdout.trim()))),
-  Effect.catchAll((error) => Effect.sync(() => console.warn(`.ci/standby could not make a standby: ${String(error.error)}`)))
+  Effect.catchAll((error) =>
+    Effect.sync(() => console.warn(`.ci/standby could not make a standby: ${String(error.error)}`))
+  )
 )
 
 const redacted = (url: string) => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
@@ -59,14 +61,20 @@ export const standbyAvailable: boolean = await Effect.runPromise(Effect.gen(func
   if (!serverAvailable) return false
   if (yield* inRecovery(standbyUrl)) return true
   // Only the local server's standby is ours to make.
-  if (process.env.STANDBY_DATABASE_URL === undefined && new URL(databaseUrl).hostname === "127.0.0.1") yield* makeStandby
+  if (process.env.STANDBY_DATABASE_URL === undefined && new URL(databaseUrl).hostname === "127.0.0.1") {
+    yield* makeStandby
+  }
   return yield* inRecovery(standbyUrl)
 })).then((available) => {
   if (!available && serverAvailable && process.env.CI) {
     throw new Error(`CI is set but no hot standby answers at ${redacted(standbyUrl)} (run .ci/standby)`)
   }
   if (!available && serverAvailable) {
-    console.warn(`Hot standby tests SKIPPED: no standby at ${redacted(standbyUrl)} (run .ci/standby as root, or set STANDBY_DATABASE_URL)`)
+    console.warn(
+      `Hot standby tests SKIPPED: no standby at ${
+        redacted(standbyUrl)
+      } (run .ci/standby as root, or set STANDBY_DATABASE_URL)`
+    )
   }
   return available
 })

@@ -106,7 +106,9 @@ export type MetadataWrite =
  * driver calls it on the stream's state while it holds the stream against
  * appends, and acts only when it passes (on the live version it returns).
  */
-export type LifecycleCheck = (stream: StreamState | undefined) => Either.Either<number, ConcurrencyError | StreamDeleted>
+export type LifecycleCheck = (
+  stream: StreamState | undefined
+) => Either.Either<number, ConcurrencyError | StreamDeleted>
 
 /** What the stream's metadata row holds, with whether it is tombstoned. */
 export interface MetadataRow extends StoredMetadata {
@@ -124,7 +126,9 @@ export interface EventStoreDriver {
    * and says what it saw. Inside a caller's transaction a driver may fail
    * with `ConcurrencyError` or `DuplicateEventId` where it cannot look again.
    */
-  readonly append: (append: PreparedAppend) => Effect.Effect<AppendAttempt, ConcurrencyError | DuplicateEventId | StoreError>
+  readonly append: (
+    append: PreparedAppend
+  ) => Effect.Effect<AppendAttempt, ConcurrencyError | DuplicateEventId | StoreError>
   /** The stream's state, or none when it has no row. */
   readonly streamState: (streamId: string) => Effect.Effect<Option.Option<StreamState>, StoreError>
   /** The stream's state with what a read needs, or none when it has no row. */

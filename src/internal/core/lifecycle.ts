@@ -27,18 +27,19 @@ import type {
 } from "../../EventStore.js"
 import * as Validation from "../validation/index.js"
 import type { EventStoreDriver } from "./driver.js"
-import { lifecycleCheck } from "./streamState.js"
 import * as StoredMetadata from "./streamMetadata.js"
+import { lifecycleCheck } from "./streamState.js"
 
-export const getStreamMetadata = (driver: EventStoreDriver) =>
-(streamId: string): Effect.Effect<StreamMetadata, StreamDeleted | InvalidInput | StoreError> =>
-  Effect.gen(function*() {
-    yield* Validation.streamId(streamId)
-    const row = yield* driver.getMetadata(streamId)
-    if (Option.isNone(row)) return StoredMetadata.none(streamId)
-    if (row.value.tombstoned) return yield* new StreamDeleted({ streamId })
-    return StoredMetadata.fromStored(row.value)
-  }).pipe(Effect.withSpan("EventStore.getStreamMetadata", { attributes: { streamId } }))
+export const getStreamMetadata =
+  (driver: EventStoreDriver) =>
+  (streamId: string): Effect.Effect<StreamMetadata, StreamDeleted | InvalidInput | StoreError> =>
+    Effect.gen(function*() {
+      yield* Validation.streamId(streamId)
+      const row = yield* driver.getMetadata(streamId)
+      if (Option.isNone(row)) return StoredMetadata.none(streamId)
+      if (row.value.tombstoned) return yield* new StreamDeleted({ streamId })
+      return StoredMetadata.fromStored(row.value)
+    }).pipe(Effect.withSpan("EventStore.getStreamMetadata", { attributes: { streamId } }))
 
 export const setStreamMetadata = (driver: EventStoreDriver, limits: Validation.Limits) =>
 (
@@ -77,20 +78,22 @@ export const deleteStream = (driver: EventStoreDriver) => withCheck("deleteStrea
 export const tombstoneStream = (driver: EventStoreDriver) => withCheck("tombstoneStream", driver.tombstoneStream)
 
 export const archiveStream = (driver: EventStoreDriver) =>
-  withCheck("archiveStream", (streamId, check) =>
-    Effect.map(driver.archiveStream(streamId, check), (archived): ArchiveResult => ({ archived })))
-
-export const eraseStream = (driver: EventStoreDriver) =>
-(streamId: string): Effect.Effect<EraseResult, InvalidInput | StoreError> =>
-  Validation.streamId(streamId).pipe(
-    Effect.zipRight(driver.eraseStream(streamId)),
-    Effect.map((erased) => ({ erased })),
-    Effect.withSpan("EventStore.eraseStream", { attributes: { streamId } })
+  withCheck(
+    "archiveStream",
+    (streamId, check) => Effect.map(driver.archiveStream(streamId, check), (archived): ArchiveResult => ({ archived }))
   )
 
-export const scavenge = (driver: EventStoreDriver) =>
-(options?: ScavengeOptions): Effect.Effect<ScavengeResult, InvalidInput | StoreError> =>
-  Validation.scavengeOptions(options).pipe(
-    Effect.flatMap(({ batchSize }) => driver.scavenge(batchSize)),
-    Effect.withSpan("EventStore.scavenge")
-  )
+export const eraseStream =
+  (driver: EventStoreDriver) => (streamId: string): Effect.Effect<EraseResult, InvalidInput | StoreError> =>
+    Validation.streamId(streamId).pipe(
+      Effect.zipRight(driver.eraseStream(streamId)),
+      Effect.map((erased) => ({ erased })),
+      Effect.withSpan("EventStore.eraseStream", { attributes: { streamId } })
+    )
+
+export const scavenge =
+  (driver: EventStoreDriver) => (options?: ScavengeOptions): Effect.Effect<ScavengeResult, InvalidInput | StoreError> =>
+    Validation.scavengeOptions(options).pipe(
+      Effect.flatMap(({ batchSize }) => driver.scavenge(batchSize)),
+      Effect.withSpan("EventStore.scavenge")
+    )

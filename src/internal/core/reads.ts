@@ -25,49 +25,51 @@ const emptyView = (firstVersion: number, epoch: number): StreamView => ({
 // The events of a live stream as of the moment it was opened: up to the
 // version it had then, so that a long read is one consistent prefix of the
 // stream, from the lowest version its metadata lets a reader see.
-const eventsOf = (driver: EventStoreDriver, streamId: string, stream: StreamReadState) =>
-(options?: ReadStreamOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
-  Stream.unwrap(Effect.map(Validation.readStreamOptions(options), ({ batchSize, direction, from, limit }) => {
-    const head = stream.version
-    const low = stream.readFrom
-    const forward = direction === "forward"
-    const end = forward ? head : low
-    return paginate(
-      { cursor: forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head), remaining: limit },
-      ({ cursor }, size) =>
-        driver.readStreamPage({
-          streamId,
-          direction,
-          from: cursor,
-          to: end,
-          cutoffMicros: stream.cutoffMicros,
-          archived: stream.archived,
-          limit: size
-        }),
-      (last, state) =>
-        (forward ? last.streamVersion >= end : last.streamVersion <= end)
-          ? undefined
-          : { ...state, cursor: last.streamVersion + (forward ? 1 : -1) },
-      batchSize
-    )
-  }))
+const eventsOf =
+  (driver: EventStoreDriver, streamId: string, stream: StreamReadState) =>
+  (options?: ReadStreamOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
+    Stream.unwrap(Effect.map(Validation.readStreamOptions(options), ({ batchSize, direction, from, limit }) => {
+      const head = stream.version
+      const low = stream.readFrom
+      const forward = direction === "forward"
+      const end = forward ? head : low
+      return paginate(
+        { cursor: forward ? Math.max(from ?? 1, low) : Math.min(from ?? head, head), remaining: limit },
+        ({ cursor }, size) =>
+          driver.readStreamPage({
+            streamId,
+            direction,
+            from: cursor,
+            to: end,
+            cutoffMicros: stream.cutoffMicros,
+            archived: stream.archived,
+            limit: size
+          }),
+        (last, state) =>
+          (forward ? last.streamVersion >= end : last.streamVersion <= end)
+            ? undefined
+            : { ...state, cursor: last.streamVersion + (forward ? 1 : -1) },
+        batchSize
+      )
+    }))
 
-const open = (driver: EventStoreDriver) =>
-(streamId: string): Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError> =>
-  Effect.gen(function*() {
-    yield* Validation.streamId(streamId)
-    const found = yield* driver.openStream(streamId)
-    if (Option.isNone(found)) return emptyView(1, 0)
-    const stream = found.value
-    if (stream.tombstoned) return yield* new StreamDeleted({ streamId })
-    if (liveVersion(stream) === 0) return emptyView(stream.version + 1, stream.epoch)
-    return {
-      version: stream.version,
-      firstVersion: stream.firstVisible ?? stream.version + 1,
-      epoch: stream.epoch,
-      events: eventsOf(driver, streamId, stream)
-    }
-  })
+const open =
+  (driver: EventStoreDriver) =>
+  (streamId: string): Effect.Effect<StreamView, StreamDeleted | InvalidInput | StoreError> =>
+    Effect.gen(function*() {
+      yield* Validation.streamId(streamId)
+      const found = yield* driver.openStream(streamId)
+      if (Option.isNone(found)) return emptyView(1, 0)
+      const stream = found.value
+      if (stream.tombstoned) return yield* new StreamDeleted({ streamId })
+      if (liveVersion(stream) === 0) return emptyView(stream.version + 1, stream.epoch)
+      return {
+        version: stream.version,
+        firstVersion: stream.firstVisible ?? stream.version + 1,
+        epoch: stream.epoch,
+        events: eventsOf(driver, streamId, stream)
+      }
+    })
 
 export const viewStream = (driver: EventStoreDriver) => {
   const view = open(driver)
@@ -90,35 +92,35 @@ export const readStream = (driver: EventStoreDriver) => {
     })).pipe(Stream.withSpan("EventStore.readStream", { attributes: { streamId } }))
 }
 
-export const readAll = (driver: EventStoreDriver) =>
-(options?: ReadAllOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
-  Stream.unwrap(Effect.gen(function*() {
-    const { batchSize, filter, from, includeArchived, limit } = yield* Validation.readAllOptions(options)
-    const horizon = yield* driver.settledHorizon
-    return paginate(
-      { cursor: from, remaining: limit },
-      ({ cursor }, size) => driver.readLogPage({ from: cursor, to: horizon, filter, includeArchived, limit: size }),
-      (last, state) => last.position >= horizon ? undefined : { ...state, cursor: last.position + 1n },
-      batchSize
-    )
-  })).pipe(Stream.withSpan("EventStore.readAll"))
+export const readAll =
+  (driver: EventStoreDriver) => (options?: ReadAllOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
+    Stream.unwrap(Effect.gen(function*() {
+      const { batchSize, filter, from, includeArchived, limit } = yield* Validation.readAllOptions(options)
+      const horizon = yield* driver.settledHorizon
+      return paginate(
+        { cursor: from, remaining: limit },
+        ({ cursor }, size) => driver.readLogPage({ from: cursor, to: horizon, filter, includeArchived, limit: size }),
+        (last, state) => last.position >= horizon ? undefined : { ...state, cursor: last.position + 1n },
+        batchSize
+      )
+    })).pipe(Stream.withSpan("EventStore.readAll"))
 
-export const listStreams = (driver: EventStoreDriver) =>
-(options?: ListStreamsOptions): Stream.Stream<StreamInfo, InvalidInput | StoreError> =>
-  Stream.unwrap(Effect.gen(function*() {
-    const { after, batchSize, category, limit } = yield* Validation.listStreamsOptions(options)
-    return paginate(
-      { after, remaining: limit },
-      (state, size) => driver.listStreamsPage({ after: state.after, category, limit: size }),
-      (last, state) => ({ ...state, after: last.streamId }),
-      batchSize
-    )
-  })).pipe(Stream.withSpan("EventStore.listStreams"))
+export const listStreams =
+  (driver: EventStoreDriver) => (options?: ListStreamsOptions): Stream.Stream<StreamInfo, InvalidInput | StoreError> =>
+    Stream.unwrap(Effect.gen(function*() {
+      const { after, batchSize, category, limit } = yield* Validation.listStreamsOptions(options)
+      return paginate(
+        { after, remaining: limit },
+        (state, size) => driver.listStreamsPage({ after: state.after, category, limit: size }),
+        (last, state) => ({ ...state, after: last.streamId }),
+        batchSize
+      )
+    })).pipe(Stream.withSpan("EventStore.listStreams"))
 
-export const streamVersion = (driver: EventStoreDriver) =>
-(streamId: string): Effect.Effect<Option.Option<number>, InvalidInput | StoreError> =>
-  Effect.gen(function*() {
-    yield* Validation.streamId(streamId)
-    const version = liveVersion(Option.getOrUndefined(yield* driver.streamState(streamId)))
-    return version === 0 ? Option.none() : Option.some(version)
-  }).pipe(Effect.withSpan("EventStore.streamVersion", { attributes: { streamId } }))
+export const streamVersion =
+  (driver: EventStoreDriver) => (streamId: string): Effect.Effect<Option.Option<number>, InvalidInput | StoreError> =>
+    Effect.gen(function*() {
+      yield* Validation.streamId(streamId)
+      const version = liveVersion(Option.getOrUndefined(yield* driver.streamState(streamId)))
+      return version === 0 ? Option.none() : Option.some(version)
+    }).pipe(Effect.withSpan("EventStore.streamVersion", { attributes: { streamId } }))

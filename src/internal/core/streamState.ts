@@ -14,11 +14,12 @@ export const liveVersion = (stream: StreamState | undefined): number =>
  * The check of a soft delete, tombstone or archive: a tombstoned stream is
  * gone for good; otherwise the live version must satisfy `expected`.
  */
-export const lifecycleCheck = (streamId: string, expected: ExpectedVersion.ExpectedVersion) =>
-(stream: StreamState | undefined): Either.Either<number, ConcurrencyError | StreamDeleted> => {
-  if (stream?.tombstoned === true) return Either.left(new StreamDeleted({ streamId }))
-  const actual = liveVersion(stream)
-  return ExpectedVersion.isSatisfiedBy(expected, actual)
-    ? Either.right(actual)
-    : Either.left(new ConcurrencyError({ streamId, expected, actual }))
-}
+export const lifecycleCheck =
+  (streamId: string, expected: ExpectedVersion.ExpectedVersion) =>
+  (stream: StreamState | undefined): Either.Either<number, ConcurrencyError | StreamDeleted> => {
+    if (stream?.tombstoned === true) return Either.left(new StreamDeleted({ streamId }))
+    const actual = liveVersion(stream)
+    return ExpectedVersion.isSatisfiedBy(expected, actual)
+      ? Either.right(actual)
+      : Either.left(new ConcurrencyError({ streamId, expected, actual }))
+  }

@@ -17,42 +17,42 @@ import type { RecordedEvent } from "../../RecordedEvent.js"
 import * as Validation from "../validation/index.js"
 import type { EventStoreDriver } from "./driver.js"
 
-export const subscribe = (driver: EventStoreDriver) =>
-(options?: SubscribeOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
-    const { batchSize, filter, from, includeArchived, retry } = yield* Validation.subscribeOptions(options)
-    // Registered before the first read, so that no append falls between the two.
-    const nextWakeup = yield* driver.wakeups
-    // The end is where the log stands when the subscription starts; if the
-    // database cannot tell then, wherever it stands at the first read that works.
-    const first = yield* Effect.option(driver.settledHorizon)
-    let horizon = Option.getOrElse(first, () => -1n)
-    let cursor: bigint | undefined = from !== "end" ? from : Option.isSome(first) ? first.value + 1n : undefined
-    const step = Effect.gen(function*() {
-      if (cursor === undefined) {
-        horizon = yield* driver.settledHorizon
-        cursor = horizon + 1n
-      }
-      if (cursor > horizon) {
-        horizon = yield* driver.settledHorizon
-        if (cursor > horizon) {
-          yield* nextWakeup
-          return Chunk.empty<RecordedEvent>()
+export const subscribe =
+  (driver: EventStoreDriver) => (options?: SubscribeOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const { batchSize, filter, from, includeArchived, retry } = yield* Validation.subscribeOptions(options)
+      // Registered before the first read, so that no append falls between the two.
+      const nextWakeup = yield* driver.wakeups
+      // The end is where the log stands when the subscription starts; if the
+      // database cannot tell then, wherever it stands at the first read that works.
+      const first = yield* Effect.option(driver.settledHorizon)
+      let horizon = Option.getOrElse(first, () => -1n)
+      let cursor: bigint | undefined = from !== "end" ? from : Option.isSome(first) ? first.value + 1n : undefined
+      const step = Effect.gen(function*() {
+        if (cursor === undefined) {
+          horizon = yield* driver.settledHorizon
+          cursor = horizon + 1n
         }
-      }
-      const page = yield* driver.readLogPage({ from: cursor, to: horizon, filter, includeArchived, limit: batchSize })
-      const last = page[page.length - 1]
-      // A short page means nothing else that matches is at or below the horizon.
-      cursor = page.length < batchSize || last === undefined ? horizon + 1n : last.position + 1n
-      return Chunk.unsafeFromArray(page)
-    })
-    const retrying = retry.pipe(
-      Schedule.intersect(Schedule.identity<StoreError>()),
-      Schedule.onDecision(([, error], decision) =>
-        decision._tag === "Continue"
-          ? Effect.logWarning(`Subscription read failed at position ${cursor ?? "end"}; retrying: ${error.message}`)
-          : Effect.void
+        if (cursor > horizon) {
+          horizon = yield* driver.settledHorizon
+          if (cursor > horizon) {
+            yield* nextWakeup
+            return Chunk.empty<RecordedEvent>()
+          }
+        }
+        const page = yield* driver.readLogPage({ from: cursor, to: horizon, filter, includeArchived, limit: batchSize })
+        const last = page[page.length - 1]
+        // A short page means nothing else that matches is at or below the horizon.
+        cursor = page.length < batchSize || last === undefined ? horizon + 1n : last.position + 1n
+        return Chunk.unsafeFromArray(page)
+      })
+      const retrying = retry.pipe(
+        Schedule.intersect(Schedule.identity<StoreError>()),
+        Schedule.onDecision(([, error], decision) =>
+          decision._tag === "Continue"
+            ? Effect.logWarning(`Subscription read failed at position ${cursor ?? "end"}; retrying: ${error.message}`)
+            : Effect.void
+        )
       )
-    )
-    return Stream.repeatEffectChunk(Effect.retry(step, { schedule: retrying, while: driver.isTransient }))
-  })).pipe(Stream.withSpan("EventStore.subscribe"))
+      return Stream.repeatEffectChunk(Effect.retry(step, { schedule: retrying, while: driver.isTransient }))
+    })).pipe(Stream.withSpan("EventStore.subscribe"))

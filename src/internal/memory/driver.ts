@@ -16,8 +16,8 @@ import * as Ref from "effect/Ref"
 import type { ConcurrencyError, StreamDeleted } from "../../Errors.js"
 import type { EventMetadata } from "../../EventData.js"
 import type { RecordedEvent, StreamInfo } from "../../RecordedEvent.js"
-import * as Validation from "../validation/index.js"
 import type { EventStoreDriver, LifecycleCheck, MetadataRow, MetadataWrite, StreamReadState } from "../core/driver.js"
+import * as Validation from "../validation/index.js"
 import { asJsonb, jsonbOf } from "./postgresEmulation.js"
 import * as State from "./state.js"
 
@@ -67,7 +67,10 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
       Effect.flatMap(now, (time) => {
         const asStored: Validation.PreparedAppend = {
           ...prepared,
-          events: Arr.map(prepared.events, (event) => ({ ...event, data: asJsonb(event.data), metadata: asJsonb(event.metadata) }))
+          events: Arr.map(
+            prepared.events,
+            (event) => ({ ...event, data: asJsonb(event.data), metadata: asJsonb(event.metadata) })
+          )
         }
         return modify((state) => State.append(state, asStored, time)).pipe(
           Effect.tap((attempt) => attempt._tag === "Appended" ? PubSub.publish(appended, undefined) : Effect.void)
@@ -138,12 +141,15 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
       }),
 
     getMetadata: (streamId) =>
-      Effect.map(current, (state) =>
-        Option.map(Option.fromNullable(State.findStream(state, streamId)), (row): MetadataRow => ({
-          ...row,
-          custom: JSON.parse(row.custom),
-          createdAt: State.isLive(row) ? new Date(row.createdAt) : null
-        }))),
+      Effect.map(
+        current,
+        (state) =>
+          Option.map(Option.fromNullable(State.findStream(state, streamId)), (row): MetadataRow => ({
+            ...row,
+            custom: JSON.parse(row.custom),
+            createdAt: State.isLive(row) ? new Date(row.createdAt) : null
+          }))
+      ),
 
     setMetadata: (prepared) =>
       Effect.flatMap(now, (time) =>
@@ -154,30 +160,49 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
             return [{ _tag: "Conflict", actual: row.metadataVersion } as const, state]
           }
           const metadataVersion = row.metadataVersion + 1
-          return [{ _tag: "Written", metadataVersion } as const, State.withStream(state, {
-            ...row,
-            metadataVersion,
-            maxCount: prepared.maxCount,
-            maxAgeMillis: prepared.maxAgeMillis,
-            truncateBefore: prepared.truncateBefore,
-            custom: asJsonb(prepared.custom)
-          })]
+          return [
+            { _tag: "Written", metadataVersion } as const,
+            State.withStream(state, {
+              ...row,
+              metadataVersion,
+              maxCount: prepared.maxCount,
+              maxAgeMillis: prepared.maxAgeMillis,
+              truncateBefore: prepared.truncateBefore,
+              custom: asJsonb(prepared.custom)
+            })
+          ]
         })),
 
     deleteStream: (streamId, check) =>
-      checked(streamId, check, (state, row, live) =>
-        live === 0 || row === undefined ? [undefined, state] : [undefined, State.withStream(state, {
-          ...row,
-          deleted: true,
-          truncateBefore: Math.max(row.truncateBefore ?? 0, row.version + 1),
-          metadataVersion: row.metadataVersion + 1,
-          deletions: [...row.deletions, row.version]
-        })]),
+      checked(
+        streamId,
+        check,
+        (state, row, live) =>
+          live === 0 || row === undefined ? [undefined, state] : [
+            undefined,
+            State.withStream(state, {
+              ...row,
+              deleted: true,
+              truncateBefore: Math.max(row.truncateBefore ?? 0, row.version + 1),
+              metadataVersion: row.metadataVersion + 1,
+              deletions: [...row.deletions, row.version]
+            })
+          ]
+      ),
 
     tombstoneStream: (streamId, check) =>
-      Effect.flatMap(now, (time) =>
-        checked(streamId, check, (state, row) =>
-          [undefined, State.withStream(state, { ...(row ?? State.newStream(streamId, time)), tombstoned: true })])),
+      Effect.flatMap(
+        now,
+        (time) =>
+          checked(
+            streamId,
+            check,
+            (
+              state,
+              row
+            ) => [undefined, State.withStream(state, { ...(row ?? State.newStream(streamId, time)), tombstoned: true })]
+          )
+      ),
 
     archiveStream: (streamId, check) =>
       checked(streamId, check, (state, row, live) => {
@@ -211,7 +236,12 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
           })
           // State folded from the events before is out of date: a new epoch.
           const erased = State.findStream(next, streamId)
-          return [changed, changed === 0 || erased === undefined ? next : State.withStream(next, { ...erased, epoch: erased.epoch + 1 })]
+          return [
+            changed,
+            changed === 0 || erased === undefined
+              ? next
+              : State.withStream(next, { ...erased, epoch: erased.epoch + 1 })
+          ]
         })),
 
     scavenge: () =>

@@ -10,9 +10,9 @@ import type { EventMetadata } from "../../EventData.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { RecordedEvent, StreamInfo } from "../../RecordedEvent.js"
 import * as StreamId from "../../StreamId.js"
-import type * as Validation from "../validation/index.js"
 import type { AppendAttempt, StoredEvent as DriverStoredEvent, StreamState } from "../core/driver.js"
 import { liveVersion } from "../core/streamState.js"
+import type * as Validation from "../validation/index.js"
 import { byCodePoint } from "./postgresEmulation.js"
 
 export interface StoredEvent extends DriverStoredEvent {

@@ -15,8 +15,8 @@ import type { AppendAttempt, EventStoreDriver, StoredEvent } from "../core/drive
 import { liveVersion } from "../core/streamState.js"
 import type * as Validation from "../validation/index.js"
 import * as SqlErrors from "./sqlErrors.js"
-import * as Standby from "./standby.js"
 import { SqlState } from "./sqlErrors.js"
+import * as Standby from "./standby.js"
 import type { Tables } from "./tables.js"
 
 /** Why the append function stored nothing. */
@@ -32,11 +32,17 @@ const batchOf = (append: Validation.PreparedAppend): string =>
     `"data":${event.data},"metadata":${event.metadata}}`
   ).join(",") + "]"
 
-export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Effect<void>): EventStoreDriver["append"] => {
+export const make = (
+  sql: SqlClient.SqlClient,
+  tables: Tables,
+  nudge: Effect.Effect<void>
+): EventStoreDriver["append"] => {
   const statement = (append: Validation.PreparedAppend) => {
     const [expected, version] = typeof append.expected === "number" ? ["exact", append.expected] : [append.expected, 0]
     const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
-    return sql<{ readonly position: string | null; readonly stream_version: string; readonly rejection: Rejection | null }>`
+    return sql<
+      { readonly position: string | null; readonly stream_version: string; readonly rejection: Rejection | null }
+    >`
       SELECT a.event_position::text AS position, a.event_version::text AS stream_version, a.rejection
       FROM ${tables.appendToStream}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[],
         ${batchOf(append)}::jsonb) a
@@ -68,7 +74,10 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Eff
 
   const rejected = (append: Validation.PreparedAppend, rejection: Rejection, actual: number) =>
     rejection === "stored_ids"
-      ? Effect.map(storedUnder(append), (stored): AppendAttempt => ({ _tag: "Rejected", reason: "storedIds", actual, stored }))
+      ? Effect.map(
+        storedUnder(append),
+        (stored): AppendAttempt => ({ _tag: "Rejected", reason: "storedIds", actual, stored })
+      )
       : Effect.succeed<AppendAttempt>({ _tag: "Rejected", reason: reasons[rejection], actual, stored: [] })
 
   // After a racing append stored one of the ids between the function's check
@@ -110,7 +119,9 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Eff
           if (code === SqlState.serializationFailure) {
             return Effect.fail(new ConcurrencyError({ streamId: append.streamId, expected: append.expected }))
           }
-          if (Standby.isReadOnlyViolation(error)) return Standby.readOnlyFailure(sql, `append to "${append.streamId}"`, error)
+          if (Standby.isReadOnlyViolation(error)) {
+            return Standby.readOnlyFailure(sql, `append to "${append.streamId}"`, error)
+          }
           return SqlErrors.writeFailed(what)(error)
         })
       )

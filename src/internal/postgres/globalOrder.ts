@@ -10,8 +10,8 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { StoreError } from "../../Errors.js"
-import * as Standby from "./standby.js"
 import { storeError } from "./sqlErrors.js"
+import * as Standby from "./standby.js"
 
 /**
  * @since 0.1.0
@@ -97,7 +97,8 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError | Stor
         // A snapshot taken before the wait would still miss what the waited-for
         // transactions commit, and the reader would skip their events.
         return yield* new StoreError({
-          message: `Reading the global log needs READ COMMITTED isolation, not ${row.isolation}: run it outside this transaction`
+          message:
+            `Reading the global log needs READ COMMITTED isolation, not ${row.isolation}: run it outside this transaction`
         })
       }
       const horizon = row.is_called ? BigInt(row.last_value) : 0n

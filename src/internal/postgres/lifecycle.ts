@@ -29,10 +29,11 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables): Lifecycle => {
 
   // The stream's row, held FOR UPDATE, and the core's check on it.
   const checked = (streamId: string, check: LifecycleCheck) =>
-    Effect.flatMap(state(streamId, "FOR UPDATE"), (row) => Either.match(check(Option.getOrUndefined(row)), {
-      onLeft: Effect.fail,
-      onRight: Effect.succeed
-    }))
+    Effect.flatMap(state(streamId, "FOR UPDATE"), (row) =>
+      Either.match(check(Option.getOrUndefined(row)), {
+        onLeft: Effect.fail,
+        onRight: Effect.succeed
+      }))
 
   // Rewriting stored events (archive, erasure, scavenge) needs
   // event_store.allow_rewrite for this transaction only. The previous value is
@@ -64,11 +65,14 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables): Lifecycle => {
       ) SELECT count(*)::int AS removed FROM removed`.pipe(Effect.map(([row]) => row?.removed ?? 0))
   const scavengeBatch = (streamId: string, batchSize: number) => {
     const what = `Could not scavenge stream "${streamId}"`
-    return rewriting(what, Effect.gen(function*() {
-      yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
-      const hot = yield* removeFrom(events, streamId, batchSize)
-      return hot < batchSize ? hot + (yield* removeFrom(archive, streamId, batchSize - hot)) : hot
-    })).pipe(Effect.catchTag("SqlError", storeError(what)))
+    return rewriting(
+      what,
+      Effect.gen(function*() {
+        yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR SHARE`
+        const hot = yield* removeFrom(events, streamId, batchSize)
+        return hot < batchSize ? hot + (yield* removeFrom(archive, streamId, batchSize - hot)) : hot
+      })
+    ).pipe(Effect.catchTag("SqlError", storeError(what)))
   }
   const scavengeCandidates = (after: string | undefined, limit: number) =>
     sql<{ readonly stream_id: string }>`
@@ -146,7 +150,10 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables): Lifecycle => {
           SELECT metadata_version::text AS metadata_version, tombstoned_at IS NOT NULL AS tombstoned
           FROM ${streams} WHERE stream_id = ${streamId}`
         if (row?.tombstoned === true) return { _tag: "Tombstoned" } satisfies MetadataWrite
-        return { _tag: "Conflict", actual: row === undefined ? 0 : Number(row.metadata_version) } satisfies MetadataWrite
+        return {
+          _tag: "Conflict",
+          actual: row === undefined ? 0 : Number(row.metadata_version)
+        } satisfies MetadataWrite
       }).pipe(Effect.catchTag("SqlError", writeFailed(`Could not set the metadata of stream "${prepared.streamId}"`))),
 
     deleteStream: (streamId, check) =>
@@ -176,13 +183,16 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables): Lifecycle => {
     archiveStream: (streamId, check) =>
       Transaction.withTransaction(sql, failure("archive", streamId))(Effect.gen(function*() {
         if ((yield* checked(streamId, check)) === 0) return 0
-        const [moved] = yield* rewriting(failure("archive", streamId), sql<{ readonly archived: number }>`
+        const [moved] = yield* rewriting(
+          failure("archive", streamId),
+          sql<{ readonly archived: number }>`
           WITH moved AS (
             DELETE FROM ${events} WHERE stream_id = ${streamId} RETURNING ${storedColumns}
           ), archived AS (
             INSERT INTO ${archive} (${storedColumns}) SELECT ${storedColumns} FROM moved RETURNING 1
           )
-          SELECT count(*)::int AS archived FROM archived`)
+          SELECT count(*)::int AS archived FROM archived`
+        )
         yield* sql`UPDATE ${streams} SET archived_version = version WHERE stream_id = ${streamId}`
         return moved?.archived ?? 0
       })).pipe(Effect.catchTag("SqlError", storeError(failure("archive", streamId)))),
@@ -190,13 +200,16 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables): Lifecycle => {
     // Blanks in place; the lock on the stream's row makes the erasure cover
     // every event stored before it, while appends wait for it to commit.
     eraseStream: (streamId) =>
-      rewriting(failure("erase", streamId), Effect.gen(function*() {
-        yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR UPDATE`
-        const erased = (yield* erase(events, streamId)) + (yield* erase(archive, streamId))
-        // State folded from the events before is out of date: a new epoch.
-        if (erased > 0) yield* sql`UPDATE ${streams} SET epoch = epoch + 1 WHERE stream_id = ${streamId}`
-        return erased
-      })).pipe(Effect.catchTag("SqlError", storeError(failure("erase", streamId)))),
+      rewriting(
+        failure("erase", streamId),
+        Effect.gen(function*() {
+          yield* sql`SELECT 1 FROM ${streams} WHERE stream_id = ${streamId} FOR UPDATE`
+          const erased = (yield* erase(events, streamId)) + (yield* erase(archive, streamId))
+          // State folded from the events before is out of date: a new epoch.
+          if (erased > 0) yield* sql`UPDATE ${streams} SET epoch = epoch + 1 WHERE stream_id = ${streamId}`
+          return erased
+        })
+      ).pipe(Effect.catchTag("SqlError", storeError(failure("erase", streamId)))),
 
     scavenge: (batchSize) =>
       Effect.gen(function*() {

@@ -31,7 +31,11 @@ export const loader: Migrator.Loader = Effect.succeed(
 /** Creates or upgrades the store's tables in `schema` (see `Migrations.migrate`). */
 export const migrate = (
   schema: string
-): Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, Migrator.MigrationError | SqlError, SqlClient.SqlClient> =>
+): Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient
+> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const table = tableOf(schema)

@@ -15,11 +15,12 @@ import { type EventRow, type Tables, toRecordedEvent } from "./tables.js"
 export const streamState = (sql: SqlClient.SqlClient, tables: Tables) => (streamId: string, lock?: "FOR UPDATE") =>
   sql<{ readonly version: string; readonly deleted: boolean; readonly tombstoned: boolean }>`
     SELECT version::text AS version, deleted_at IS NOT NULL AS deleted, tombstoned_at IS NOT NULL AS tombstoned
-    FROM ${tables.streams} WHERE stream_id = ${streamId} ${lock === undefined ? sql.literal("") : sql.literal(lock)}`.pipe(
-    Effect.map(([row]) =>
-      Option.map(Option.fromNullable(row), (found): StreamState => ({ ...found, version: Number(found.version) }))
+    FROM ${tables.streams} WHERE stream_id = ${streamId} ${lock === undefined ? sql.literal("") : sql.literal(lock)}`
+    .pipe(
+      Effect.map(([row]) =>
+        Option.map(Option.fromNullable(row), (found): StreamState => ({ ...found, version: Number(found.version) }))
+      )
     )
-  )
 
 export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
   const source = (includeArchived: boolean) => includeArchived ? tables.hotAndArchived : tables.events

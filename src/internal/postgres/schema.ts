@@ -20,5 +20,6 @@ export const validateSchema = (schema: string): Effect.Effect<string, InvalidInp
     : Effect.fail(new InvalidInput({ field: "schema", reason: `"${schema}" must match ${schemaName.source}` }))
 
 /** The schema option of every SQL service, checked, with its default. */
-export const schemaOf = (options: { readonly schema?: string | undefined } | undefined): Effect.Effect<string, InvalidInput> =>
-  validateSchema(options?.schema ?? defaultSchema)
+export const schemaOf = (
+  options: { readonly schema?: string | undefined } | undefined
+): Effect.Effect<string, InvalidInput> => validateSchema(options?.schema ?? defaultSchema)

@@ -108,7 +108,10 @@ const messageOf = (cause: unknown): string | undefined => {
     if (messages.length > 0) return Array.from(new Set(messages)).join("; ")
   }
   if (cause instanceof Error && cause.message !== "") return cause.message
-  if (typeof cause === "object" && cause !== null && "message" in cause && typeof cause.message === "string" && cause.message !== "") {
+  if (
+    typeof cause === "object" && cause !== null && "message" in cause && typeof cause.message === "string" &&
+    cause.message !== ""
+  ) {
     return cause.message
   }
   return typeof cause === "string" && cause !== "" ? cause : undefined
@@ -132,14 +135,14 @@ const describe = (error: SqlError): string => {
  * @since 0.1.0
  * @category constructors
  */
-export const storeError = (what: string, options?: { readonly outcomeUnknown?: boolean | undefined }) =>
-(error: SqlError): StoreError =>
-  new StoreError({
-    message: `${what}: ${describe(error)}`,
-    sqlState: sqlStateOf(error),
-    ...(options?.outcomeUnknown === true ? { outcomeUnknown: true } : {}),
-    cause: error
-  })
+export const storeError =
+  (what: string, options?: { readonly outcomeUnknown?: boolean | undefined }) => (error: SqlError): StoreError =>
+    new StoreError({
+      message: `${what}: ${describe(error)}`,
+      sqlState: sqlStateOf(error),
+      ...(options?.outcomeUnknown === true ? { outcomeUnknown: true } : {}),
+      cause: error
+    })
 
 /**
  * Whether a failed read is worth retrying: the database failed (a
@@ -164,8 +167,13 @@ export const lostConnectionIn = (cause: Cause.Cause<unknown>): SqlError | undefi
     const error = value instanceof StoreError ? value.cause : value
     return error instanceof SqlError && !rejectedByServer(error) ? Option.some(error) : Option.none()
   }
-  return Option.getOrUndefined(Cause.find(cause, (reason) =>
-    Cause.isFailType(reason) ? lost(reason.error) : Cause.isDieType(reason) ? lost(reason.defect) : Option.none()))
+  return Option.getOrUndefined(
+    Cause.find(
+      cause,
+      (reason) =>
+        Cause.isFailType(reason) ? lost(reason.error) : Cause.isDieType(reason) ? lost(reason.defect) : Option.none()
+    )
+  )
 }
 
 /**
@@ -180,9 +188,11 @@ export const lostConnectionIn = (cause: Cause.Cause<unknown>): SqlError | undefi
  */
 export const writeFailed = (what: string) => (error: SqlError): Effect.Effect<never, StoreError> =>
   Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-    Effect.fail(storeError(what, {
-      outcomeUnknown: Option.isNone(transaction) && !rejectedByServer(error) && !neverConnected(error)
-    })(error)))
+    Effect.fail(
+      storeError(what, {
+        outcomeUnknown: Option.isNone(transaction) && !rejectedByServer(error) && !neverConnected(error)
+      })(error)
+    ))
 
 /**
  * COMMIT failed. If the server answered with an error (a deferred constraint,

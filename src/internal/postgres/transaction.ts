@@ -41,23 +41,28 @@ const sqlErrorIn = (cause: Cause.Cause<unknown>): SqlError | undefined =>
  * @since 0.1.0
  * @category combinators
  */
-export const withTransaction = (sql: SqlClient.SqlClient, what: string) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-  Effect.suspend(() => {
-    // How the body ended, once it has run: tells a failure of the body from one
-    // of BEGIN (body never ran) and one of COMMIT (body succeeded).
-    let body: Exit.Exit<A, E> | undefined = undefined
-    return sql.withTransaction(Effect.onExit(effect, (exit) => Effect.sync(() => body = exit))).pipe(
-      Effect.catchAllCause((cause): Effect.Effect<never, E | StoreError> => {
-        const ran: Exit.Exit<A, E> | undefined = body
-        if (ran !== undefined && Exit.isFailure(ran)) return Effect.failCause(ran.cause)
-        const error = sqlErrorIn(cause)
-        if (error !== undefined) {
-          return Effect.fail(ran === undefined ? SqlErrors.storeError(what)(error) : SqlErrors.commitFailed(what, error))
-        }
-        // An interruption before the body ran, or a defect that is not the
-        // database's: as it came (no failure in it can be the body's).
-        return Effect.failCause(Cause.map(cause, (failure) => failure instanceof SqlError ? SqlErrors.storeError(what)(failure) : failure))
-      })
-    )
-  })
+export const withTransaction =
+  (sql: SqlClient.SqlClient, what: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+    Effect.suspend(() => {
+      // How the body ended, once it has run: tells a failure of the body from one
+      // of BEGIN (body never ran) and one of COMMIT (body succeeded).
+      let body: Exit.Exit<A, E> | undefined = undefined
+      return sql.withTransaction(Effect.onExit(effect, (exit) => Effect.sync(() => body = exit))).pipe(
+        Effect.catchAllCause((cause): Effect.Effect<never, E | StoreError> => {
+          const ran: Exit.Exit<A, E> | undefined = body
+          if (ran !== undefined && Exit.isFailure(ran)) return Effect.failCause(ran.cause)
+          const error = sqlErrorIn(cause)
+          if (error !== undefined) {
+            return Effect.fail(
+              ran === undefined ? SqlErrors.storeError(what)(error) : SqlErrors.commitFailed(what, error)
+            )
+          }
+          // An interruption before the body ran, or a defect that is not the
+          // database's: as it came (no failure in it can be the body's).
+          return Effect.failCause(
+            Cause.map(cause, (failure) => failure instanceof SqlError ? SqlErrors.storeError(what)(failure) : failure)
+          )
+        })
+      )
+    })

@@ -12,8 +12,8 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import * as Standby from "./standby.js"
 import { SqlState, sqlStateOf } from "./sqlErrors.js"
+import * as Standby from "./standby.js"
 
 /**
  * @since 0.1.0
@@ -72,7 +72,9 @@ export const make = (
     const readHead = sql<{ readonly last_value: string; readonly standby: boolean }>`
       SELECT last_value::text AS last_value, pg_is_in_recovery() AS standby FROM ${sequence}`.pipe(
       Effect.flatMap(([row]) =>
-        row?.standby === true ? Effect.fail(Standby.refusal("follow the global log")) : Effect.succeed(row?.last_value ?? "")
+        row?.standby === true
+          ? Effect.fail(Standby.refusal("follow the global log"))
+          : Effect.succeed(row?.last_value ?? "")
       )
     )
     const wake = PubSub.publish(signals, undefined)

@@ -33,13 +33,20 @@ const handleOne = <E, R, T extends string>(
   event: RecordedEvent,
   tables: Tables<T>
 ): Effect.Effect<void, Failures.HandlerFailure | StoreError, R> =>
-  Effect.catchAllCause(job.projection.handle(event, tables), (cause): Effect.Effect<never, Failures.HandlerFailure | StoreError> => {
-    if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
-    const lost = SqlErrors.lostConnectionIn(cause)
-    return lost === undefined
-      ? Effect.fail(new Failures.HandlerFailure(event, cause))
-      : Effect.fail(SqlErrors.storeError(`Projection "${job.name}" lost its database connection at position ${event.position}`)(lost))
-  })
+  Effect.catchAllCause(
+    job.projection.handle(event, tables),
+    (cause): Effect.Effect<never, Failures.HandlerFailure | StoreError> => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+      const lost = SqlErrors.lostConnectionIn(cause)
+      return lost === undefined
+        ? Effect.fail(new Failures.HandlerFailure(event, cause))
+        : Effect.fail(
+          SqlErrors.storeError(`Projection "${job.name}" lost its database connection at position ${event.position}`)(
+            lost
+          )
+        )
+    }
+  )
 
 /**
  * Applies a batch and returns the new checkpoint; the checkpoint is compared

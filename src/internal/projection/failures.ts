@@ -49,76 +49,88 @@ export const isStopped = (error: unknown): error is Stopped => error instanceof 
  * The handler gave up on an event, in a batch from `previous` on `checkpoint`:
  * park it, or stop with an error that names it.
  */
-export const parkOrStop = <E, R, T extends string>(job: Job<E, R, T>, checkpoint: string, previous: bigint) =>
-(failure: HandlerFailure): Effect.Effect<void, Stopped | InvalidInput | StoreError> => {
-  const { event } = failure
-  const reason = describe(failure.cause)
-  return job.projection.onFailure?.then === "park"
-    ? Effect.zipRight(
-      job.checkpoints.park(job.name, event, reason),
-      Effect.logWarning(`Projection "${job.name}" parked event ${event.eventId} at ${event.position}: ${reason}`)
-    )
-    : Effect.fail(
-      new Stopped(
-        new ProjectionFailed({
-          projection: job.name,
-          position: event.position,
-          eventId: event.eventId,
-          streamId: event.streamId,
-          eventType: event.eventType,
-          reason,
-          cause: Cause.squash(failure.cause)
-        }),
-        checkpoint,
-        previous
+export const parkOrStop =
+  <E, R, T extends string>(job: Job<E, R, T>, checkpoint: string, previous: bigint) =>
+  (failure: HandlerFailure): Effect.Effect<void, Stopped | InvalidInput | StoreError> => {
+    const { event } = failure
+    const reason = describe(failure.cause)
+    return job.projection.onFailure?.then === "park"
+      ? Effect.zipRight(
+        job.checkpoints.park(job.name, event, reason),
+        Effect.logWarning(`Projection "${job.name}" parked event ${event.eventId} at ${event.position}: ${reason}`)
       )
-    )
-}
+      : Effect.fail(
+        new Stopped(
+          new ProjectionFailed({
+            projection: job.name,
+            position: event.position,
+            eventId: event.eventId,
+            streamId: event.streamId,
+            eventType: event.eventType,
+            reason,
+            cause: Cause.squash(failure.cause)
+          }),
+          checkpoint,
+          previous
+        )
+      )
+  }
 
 /**
  * Stopped on an event: recorded for every process to see, and then the
  * runner, still holding its lock, waits until the event is skipped or parked
  * (the checkpoint moves past it), and goes on from there.
  */
-export const awaitResolution = <E, R, T extends string>(job: Job<E, R, T>) =>
-(stop: Stopped): Effect.Effect<void, InvalidInput | StoreError> =>
-  Effect.gen(function*() {
-    const { checkpoints, name } = job
-    const { error } = stop
-    yield* checkpoints.recordFailure({
-      projection: name,
-      checkpoint: stop.checkpoint,
-      after: stop.after,
-      position: error.position,
-      eventId: error.eventId,
-      streamId: error.streamId,
-      eventType: error.eventType,
-      error: error.reason
+export const awaitResolution =
+  <E, R, T extends string>(job: Job<E, R, T>) => (stop: Stopped): Effect.Effect<void, InvalidInput | StoreError> =>
+    Effect.gen(function*() {
+      const { checkpoints, name } = job
+      const { error } = stop
+      yield* checkpoints.recordFailure({
+        projection: name,
+        checkpoint: stop.checkpoint,
+        after: stop.after,
+        position: error.position,
+        eventId: error.eventId,
+        streamId: error.streamId,
+        eventType: error.eventType,
+        error: error.reason
+      })
+      yield* State.transition(job.state, { _tag: "Failed", reason: error.message, cause: Cause.fail(error) })
+      yield* Effect.logError(`${error.message}. The projection waits for the event to be skipped or parked.`).pipe(
+        Effect.annotateLogs({ projection: name, position: error.position.toString() })
+      )
+      const movedPast: Effect.Effect<void, InvalidInput | StoreError> = Effect.flatMap(
+        checkpoints.load(stop.checkpoint),
+        (checkpoint) =>
+          Option.getOrElse(checkpoint, () => 0n) >= error.position
+            ? Effect.void
+            : Effect.zipRight(
+              Effect.raceFirst(Queue.take(job.resolved), Effect.sleep(resolvedPoll)),
+              Effect.suspend(() => movedPast)
+            )
+      )
+      yield* movedPast
+      yield* State.transition(job.state, { _tag: "Running" })
+      yield* Jobs.logged(job)(Effect.logInfo(`Projection "${name}" resumes after position ${error.position}`))
     })
-    yield* State.transition(job.state, { _tag: "Failed", reason: error.message, cause: Cause.fail(error) })
-    yield* Effect.logError(`${error.message}. The projection waits for the event to be skipped or parked.`).pipe(
-      Effect.annotateLogs({ projection: name, position: error.position.toString() })
-    )
-    const movedPast: Effect.Effect<void, InvalidInput | StoreError> = Effect.flatMap(checkpoints.load(stop.checkpoint), (checkpoint) =>
-      Option.getOrElse(checkpoint, () => 0n) >= error.position
-        ? Effect.void
-        : Effect.zipRight(Effect.raceFirst(Queue.take(job.resolved), Effect.sleep(resolvedPoll)), Effect.suspend(() => movedPast)))
-    yield* movedPast
-    yield* State.transition(job.state, { _tag: "Running" })
-    yield* Jobs.logged(job)(Effect.logInfo(`Projection "${name}" resumes after position ${error.position}`))
-  })
 
 /**
  * The event `name` stopped on, if it is still stopped there (its checkpoint
  * has not moved past it).
  */
-export const failure = (name: string): Effect.Effect<Option.Option<FailedEvent>, InvalidInput | StoreError, CheckpointStore> =>
-  Effect.flatMap(CheckpointStore, (checkpoints) =>
-    Effect.flatMap(checkpoints.failure(name), (found) =>
-      Option.isNone(found)
-        ? Effect.succeedNone
-        : Effect.map(checkpoints.load(found.value.checkpoint), (position) =>
-          Option.getOrElse(position, () => 0n) < found.value.position ? found : Option.none())))
+export const failure = (
+  name: string
+): Effect.Effect<Option.Option<FailedEvent>, InvalidInput | StoreError, CheckpointStore> =>
+  Effect.flatMap(
+    CheckpointStore,
+    (checkpoints) =>
+      Effect.flatMap(checkpoints.failure(name), (found) =>
+        Option.isNone(found)
+          ? Effect.succeedNone
+          : Effect.map(checkpoints.load(found.value.checkpoint), (position) =>
+            Option.getOrElse(position, () => 0n) < found.value.position ? found : Option.none()))
+  )
 
 /** Skips or parks the event `name` stopped on. */
 export const resolve = (
@@ -142,7 +154,9 @@ export const resolve = (
       return failed
     })).pipe(Effect.catchTag("CheckpointConflict", () => Effect.fail(notStopped)))
     yield* Effect.logWarning(
-      `Projection "${name}": ${action === "skip" ? "skipped" : "parked"} ${failed.eventType} ${failed.eventId} at position ${failed.position}`
+      `Projection "${name}": ${
+        action === "skip" ? "skipped" : "parked"
+      } ${failed.eventType} ${failed.eventId} at position ${failed.position}`
     ).pipe(Effect.annotateLogs({ projection: name, position: failed.position.toString() }))
     return failed
   }).pipe(Effect.withSpan(`Projection.${action}`, { attributes: { name } }))

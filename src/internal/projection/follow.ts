@@ -34,7 +34,9 @@ export const follow = <E, R, T extends string>(
       Stream.chunks,
       Stream.runFoldEffect(checkpoint, (previous, batch) =>
         Batch.apply(job, target, previous, Chunk.toReadonlyArray(batch)).pipe(
-          Effect.tap((applied) => Ref.set(job.position, applied)),
+          Effect.tap((applied) =>
+            Ref.set(job.position, applied)
+          ),
           Effect.zipLeft(afterBatch)
         ))
     )

@@ -16,9 +16,14 @@ import type { Job } from "./job.js"
 const rebuildPoll = Duration.seconds(1)
 
 /** The tables of `generation` (the declared names themselves for none). */
-export const tablesOf = <E, R, T extends string>(projection: Projection<E, R, T>, generation: number | undefined): Tables<T> =>
+export const tablesOf = <E, R, T extends string>(
+  projection: Projection<E, R, T>,
+  generation: number | undefined
+): Tables<T> =>
   Object.fromEntries(
-    Object.entries<string>(projection.tables ?? {}).map(([key, table]) => [key, generation === undefined ? table : tableName(table, generation)])
+    Object.entries<string>(projection.tables ?? {}).map((
+      [key, table]
+    ) => [key, generation === undefined ? table : tableName(table, generation)])
   ) as Tables<T>
 
 /** Runs the projection on its active generation, and builds a requested rebuild beside it. */
@@ -39,7 +44,9 @@ export const run = <E, R, T extends string>(job: Job<E, R, T>, gens: Generations
           yield* Effect.orDieWith(projection.setup(tablesOf(projection, generation)), (error) =>
             new Error(`The setup of projection "${name}" failed for generation ${generation}: ${String(error)}`))
         }
-        if (publish) yield* gens.publish(generation, declared)
+        if (publish) {
+          yield* gens.publish(generation, declared)
+        }
         yield* checkpoints.save(checkpoint, 0n, { expected: 0n })
       }))
       return 0n

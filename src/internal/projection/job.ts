@@ -43,4 +43,7 @@ export const make = <E, R, T extends string>(
 
 /** `effect` with its log lines annotated with the projection and the runner's position. */
 export const logged = <E, R, T extends string>(job: Job<E, R, T>) => <A, E1, R1>(effect: Effect.Effect<A, E1, R1>) =>
-  Effect.flatMap(Ref.get(job.position), (at) => Effect.annotateLogs(effect, { projection: job.name, position: at.toString() }))
+  Effect.flatMap(
+    Ref.get(job.position),
+    (at) => Effect.annotateLogs(effect, { projection: job.name, position: at.toString() })
+  )

@@ -49,10 +49,16 @@ export const start = <E, R, T extends string>(
         }, checkpoint)
       }
       if (!job.exactlyOnce) {
-        return yield* new InvalidInput({ field: "delivery", reason: "a projection with tables needs exactly-once delivery" })
+        return yield* new InvalidInput({
+          field: "delivery",
+          reason: "a projection with tables needs exactly-once delivery"
+        })
       }
       if (Option.isNone(generations)) {
-        return yield* new InvalidInput({ field: "tables", reason: "tables need the Generations service of a SQL backend" })
+        return yield* new InvalidInput({
+          field: "tables",
+          reason: "tables need the Generations service of a SQL backend"
+        })
       }
       return yield* GenerationRunner.run(job, generations.value)
     })
@@ -67,7 +73,9 @@ export const start = <E, R, T extends string>(
       yield* Effect.addFinalizer((exit) =>
         State.transition(
           job.state,
-          Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? Supervision.outcome(exit.cause).state : { _tag: "Standby" }
+          Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+            ? Supervision.outcome(exit.cause).state
+            : { _tag: "Standby" }
         )
       )
       yield* State.transition(job.state, { _tag: "Running" })
@@ -87,9 +95,10 @@ export const start = <E, R, T extends string>(
     return {
       name,
       state: State.view(job.state),
-      status: Effect.flatMap(State.snapshot(job.state), (runner) => Status.statusOf(projection, Option.some(runner))).pipe(
-        Effect.provide(statusServices)
-      ),
+      status: Effect.flatMap(State.snapshot(job.state), (runner) => Status.statusOf(projection, Option.some(runner)))
+        .pipe(
+          Effect.provide(statusServices)
+        ),
       await: Effect.raceFirst(
         State.untilFailed(job.state),
         Effect.flatMap(fiber.await, (exit) => Exit.isFailure(exit) ? Effect.failCause(exit.cause) : Effect.never)

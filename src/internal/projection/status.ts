@@ -84,7 +84,14 @@ export const statusOf = <E, R, T extends string>(
       error,
       failure: Option.match(stopped, {
         onNone: () => undefined,
-        onSome: ({ error, eventId, eventType, failedAt, position, streamId }) => ({ position, eventId, streamId, eventType, error, failedAt })
+        onSome: ({ error, eventId, eventType, failedAt, position, streamId }) => ({
+          position,
+          eventId,
+          streamId,
+          eventType,
+          error,
+          failedAt
+        })
       }),
       generation: generation?.active,
       rebuild: generation?.building === undefined

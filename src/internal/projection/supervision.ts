@@ -39,13 +39,22 @@ export const outcome = (cause: Cause.Cause<unknown>): Outcome => {
   if (Cause.isDie(cause) || Option.isNone(failure)) return stop(Cause.stripFailures(cause))
   const error = failure.value
   if (error instanceof StoreError) {
-    return { restart: true, state: { _tag: "Restarting", reason: error.message }, log: `restarts after a store error: ${error.message}` }
+    return {
+      restart: true,
+      state: { _tag: "Restarting", reason: error.message },
+      log: `restarts after a store error: ${error.message}`
+    }
   }
   if (error instanceof LockLost || error instanceof CheckpointConflict) {
     return { restart: true, state: { _tag: "Standby" }, log: `stands down: ${error.message}` }
   }
   if (error instanceof Superseded) {
-    return { restart: true, state: { _tag: "Standby" }, log: `starts over on the active generation: ${error.message}`, info: true }
+    return {
+      restart: true,
+      state: { _tag: "Standby" },
+      log: `starts over on the active generation: ${error.message}`,
+      info: true
+    }
   }
   if (error instanceof InvalidInput || error instanceof LockUnsupported) return stop(Cause.fail(error))
   return stop(Cause.die(error))
@@ -65,7 +74,10 @@ export const supervise = <E, R, T extends string, R1>(
       const next = outcome(cause)
       if (next.restart) {
         const log = next.info === true ? Effect.logInfo : Effect.logWarning
-        return Effect.zipRight(State.transition(job.state, next.state), Jobs.logged(job)(log(`Projection "${job.name}" ${next.log}`)))
+        return Effect.zipRight(
+          State.transition(job.state, next.state),
+          Jobs.logged(job)(log(`Projection "${job.name}" ${next.log}`))
+        )
       }
       return Effect.zipRight(
         State.transition(job.state, next.state),

@@ -40,8 +40,13 @@ const prepareEvent = (
   const at = `events[${index}]`
   if (typeof event !== "object" || event === null) return invalid(at, "must be an object")
   return guarded(at, () => {
-    const { data: dataValue, eventId: eventIdValue, eventType, metadata: givenMetadata, schemaVersion: givenSchemaVersion } =
-      event
+    const {
+      data: dataValue,
+      eventId: eventIdValue,
+      eventType,
+      metadata: givenMetadata,
+      schemaVersion: givenSchemaVersion
+    } = event
     let eventId: string
     if (eventIdValue === undefined) {
       eventId = makeEventId()
@@ -140,6 +145,7 @@ export const streamLifecycle = (
     const streamError = checkName("streamId", streamIdValue)
     if (streamError) return Effect.fail(streamError)
     const expected = checkExpectedVersion(options?.expectedVersion)
-    return expected instanceof InvalidInput ? Effect.fail(expected) : Effect.succeed({ streamId: streamIdValue, expected })
+    return expected instanceof InvalidInput
+      ? Effect.fail(expected)
+      : Effect.succeed({ streamId: streamIdValue, expected })
   })
-

@@ -35,4 +35,3 @@ export const matches = (filter: ResolvedFilter) => {
     (categories === undefined || categories.has(StreamId.category(event.streamId))) &&
     (streams === undefined || streams.has(event.streamId))
 }
-

@@ -161,9 +161,11 @@ export const json = (field: string, value: unknown): Effect.Effect<string, Inval
  * Runs `check` on input the caller handed in, so that a getter or a proxy trap
  * that throws while it is read becomes an `InvalidInput` at `field`.
  */
-export const readInput = <A>(field: string, check: () => Effect.Effect<A, InvalidInput>): Effect.Effect<A, InvalidInput> =>
+export const readInput = <A>(
+  field: string,
+  check: () => Effect.Effect<A, InvalidInput>
+): Effect.Effect<A, InvalidInput> =>
   Effect.suspend(() => {
     const result = guarded(field, check)
     return result instanceof InvalidInput ? Effect.fail(result) : result
   })
-

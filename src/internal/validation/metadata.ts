@@ -50,7 +50,9 @@ export const prepareMetadata = (
     }
     for (const key of Object.keys(metadata)) {
       if (!metadataKeys.has(key)) {
-        return Effect.fail(invalid(`metadata.${key}`, "is not a setting: use maxCount, maxAge, truncateBefore or custom"))
+        return Effect.fail(
+          invalid(`metadata.${key}`, "is not a setting: use maxCount, maxAge, truncateBefore or custom")
+        )
       }
     }
     const { custom: customValue, maxAge, maxCount, truncateBefore } = metadata
@@ -88,4 +90,3 @@ export const prepareMetadata = (
       custom
     })
   })
-

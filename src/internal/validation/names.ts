@@ -26,8 +26,9 @@ export const name = (field: string, value: unknown): Effect.Effect<string, Inval
 }
 
 /** `effect`, run only once `value` is a valid name at `field`. */
-export const withName = (field: string, value: unknown) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | InvalidInput, R> => Effect.zipRight(name(field, value), effect)
+export const withName =
+  (field: string, value: unknown) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | InvalidInput, R> =>
+    Effect.zipRight(name(field, value), effect)
 
 export const streamId = (value: unknown): Effect.Effect<string, InvalidInput> => name("streamId", value)
 
@@ -43,4 +44,3 @@ export const names = (field: string, values: ReadonlyArray<string> | undefined) 
     }
     return Effect.succeed(values as ReadonlyArray<string>)
   })
-

@@ -27,7 +27,12 @@ const includeArchived = (value: boolean | undefined) =>
     ? Effect.succeed(value ?? false)
     : Effect.fail(invalid("includeArchived", "must be true or false"))
 
-export const positiveInt = (field: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+export const positiveInt = (
+  field: string,
+  value: number | undefined,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER
+) =>
   value === undefined
     ? Effect.succeed(fallback)
     : Number.isSafeInteger(value) && value >= 1 && value <= max
