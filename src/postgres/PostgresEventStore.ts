@@ -135,6 +135,22 @@ export const layerConfig = (
   }))
 
 /**
+ * Every service `layerAll` provides: the store, checkpoints, snapshots, read
+ * model generations, the runner lock, and the client they share.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AllServices =
+  | EventStore
+  | CheckpointStore
+  | SnapshotStore
+  | Generations
+  | RunnerLock
+  | SqlClient.SqlClient
+  | PgClient.PgClient
+
+/**
  * Every service of the store on one server: the `EventStore`, the
  * `CheckpointStore`, the `SnapshotStore`, read model `Generations` and a
  * `RunnerLock` across processes (`PostgresRunnerLock.layerAdvisory`), all in
@@ -151,13 +167,7 @@ export const layerConfig = (
 export const layerAll = (
   options: PostgresServerOptions
 ): Layer.Layer<
-  | EventStore
-  | CheckpointStore
-  | SnapshotStore
-  | Generations
-  | RunnerLock
-  | SqlClient.SqlClient
-  | PgClient.PgClient,
+  AllServices,
   InvalidInput | StoreError | SqlError | Migrator.MigrationError
 > => {
   const { client, store } = splitOptions(options)
@@ -176,12 +186,6 @@ export const layerAll = (
 export const layerAllConfig = (
   options: Config.Config.Wrap<PostgresServerOptions> = config
 ): Layer.Layer<
-  | EventStore
-  | CheckpointStore
-  | SnapshotStore
-  | Generations
-  | RunnerLock
-  | SqlClient.SqlClient
-  | PgClient.PgClient,
+  AllServices,
   ConfigError.ConfigError | InvalidInput | StoreError | SqlError | Migrator.MigrationError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(options), layerAll))
