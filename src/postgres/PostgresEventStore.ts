@@ -42,6 +42,13 @@ export interface PostgresEventStoreOptions {
   readonly maxEventBytes?: number | undefined
   /** How live subscriptions notice new events. */
   readonly subscriptions?: WakeupOptions | undefined
+  /**
+   * Group commit (default true): appends made outside a transaction while
+   * another batch of them is in flight are sent together, in one call and one
+   * commit, each with its own check and outcome; a lone append goes at once.
+   * `false` sends every append alone. See docs/group-commit.md.
+   */
+  readonly groupCommit?: boolean | undefined
 }
 
 /**
@@ -61,7 +68,9 @@ export const make = (
       options?.maxEventBytes,
       Validation.defaultLimits.maxEventBytes
     )
-    const driver = yield* PostgresDriver.make(schema, options?.subscriptions)
+    const driver = yield* PostgresDriver.make(schema, options?.subscriptions, {
+      groupCommit: options?.groupCommit !== false
+    })
     return Core.make(driver, { limits: { maxEventBytes } })
   })
 
