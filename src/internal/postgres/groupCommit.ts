@@ -46,6 +46,26 @@ interface BatchRow {
 const maxAppends = 512
 const maxChars = 8 * 1024 * 1024
 
+// Batches in flight at once: while they are, new appends queue for the next.
+const maxInFlight = 1
+
+// Once a batch is answered, its callers are woken, and those that append again
+// at once (a loop of appends, a command handler's next command) do so within
+// the same turn of the event loop. Waiting for the end of that turn before
+// sending the next batch (setImmediate: no timer, no fixed delay) lets their
+// appends join it; sent at the first append, the batches would alternate
+// between one append and all the others. An append that finds nothing in
+// flight is still sent at once.
+const endOfTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const done = () => resume(Effect.void)
+  if (typeof setImmediate === "function") {
+    const handle = setImmediate(done)
+    return Effect.sync(() => clearImmediate(handle))
+  }
+  const handle = setTimeout(done, 0)
+  return Effect.sync(() => clearTimeout(handle))
+})
+
 const couldNotAppend = (append: Validation.PreparedAppend) => `Could not append to "${append.streamId}"`
 
 /**
@@ -62,7 +82,7 @@ export const make = (
   Effect.gen(function*() {
     const fibers = yield* FiberSet.make()
     let queue: Array<Pending> = []
-    let inFlight = false
+    let inFlight = 0
 
     // Appends still queued when the store closes were never sent.
     yield* Effect.addFinalizer(() =>
@@ -164,8 +184,8 @@ export const make = (
     // answered, sends what queued meanwhile. Whatever ends a batch (the store
     // closing too), every append in it gets an outcome.
     const pump: Effect.Effect<void> = Effect.suspend(() => {
-      if (inFlight || queue.length === 0) return Effect.void
-      inFlight = true
+      if (inFlight >= maxInFlight || queue.length === 0) return Effect.void
+      inFlight++
       const batch = take()
       return FiberSet.run(
         fibers,
@@ -175,10 +195,12 @@ export const make = (
               ? Effect.void
               : Effect.forEach(batch, (pending) => Deferred.interrupt(pending.outcome), { discard: true })
           ),
-          Effect.ensuring(Effect.suspend(() => {
-            inFlight = false
-            return pump
-          }))
+          Effect.ensuring(endOfTurn.pipe(
+            Effect.zipRight(Effect.suspend(() => {
+              inFlight--
+              return pump
+            }))
+          ))
         )
       ).pipe(Effect.asVoid)
     })
@@ -187,24 +209,35 @@ export const make = (
       Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
         if (Option.isSome(transaction)) return appends.alone(append)
         return Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function*() {
-            const pending: Pending = {
-              append,
-              entry: Append.batchEntryOf(append),
-              outcome: yield* Deferred.make<AppendAttempt, Failure>()
+          Effect.suspend(() => {
+            if (inFlight < maxInFlight && queue.length === 0) {
+              // Nothing in flight: this append goes at once, alone, on the
+              // caller's own fiber; what queues meanwhile goes when it is done.
+              inFlight++
+              return restore(appends.alone(append)).pipe(Effect.ensuring(Effect.suspend(() => {
+                inFlight--
+                return pump
+              })))
             }
-            queue.push(pending)
-            yield* pump
-            return yield* restore(Deferred.await(pending.outcome)).pipe(
-              // Interrupted before its batch was sent: it never will be. Once
-              // sent, its batch goes on, for the others in it.
-              Effect.onInterrupt(() =>
-                Effect.sync(() => {
-                  const at = queue.indexOf(pending)
-                  if (at >= 0) queue.splice(at, 1)
-                })
+            return Effect.gen(function*() {
+              const pending: Pending = {
+                append,
+                entry: Append.batchEntryOf(append),
+                outcome: yield* Deferred.make<AppendAttempt, Failure>()
+              }
+              queue.push(pending)
+              yield* pump
+              return yield* restore(Deferred.await(pending.outcome)).pipe(
+                // Interrupted before its batch was sent: it never will be. Once
+                // sent, its batch goes on, for the others in it.
+                Effect.onInterrupt(() =>
+                  Effect.sync(() => {
+                    const at = queue.indexOf(pending)
+                    if (at >= 0) queue.splice(at, 1)
+                  })
+                )
               )
-            )
+            })
           })
         )
       })
