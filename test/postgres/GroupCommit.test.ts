@@ -330,7 +330,52 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       expect(yield* dataOf("Mine-2")).toEqual([1, 2, "f"])
       expect(yield* dataOf("Other")).toEqual([1, 2])
     }).pipe(Effect.provide(storeLayer(racingSchema, 8))), 120_000)
+
+  it.live("a batch the server refuses as a whole is made again append by append: only the refused one fails", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore
+      yield* store.append("Hold", [{ eventType: "Setup", data: 0 }])
+      // The server refuses any event of type "Refused" (a trigger of this test's own).
+      yield* sql.unsafe(`CREATE FUNCTION ${refusedSchema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.event_type = 'Refused' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'P0001'; END IF; RETURN NEW; END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER refuse BEFORE INSERT ON ${refusedSchema}.events FOR EACH ROW EXECUTE FUNCTION ${refusedSchema}.refuse()`)
+
+      const holdLocked = yield* Deferred.make<void>()
+      const releaseHold = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+        yield* sql`SELECT 1 FROM ${sql(`${refusedSchema}.streams`)} WHERE stream_id = 'Hold' FOR UPDATE`
+        yield* Deferred.succeed(holdLocked, undefined)
+        yield* Deferred.await(releaseHold)
+      })))
+      yield* Deferred.await(holdLocked)
+      const { batches, tracer } = yield* batchCounter
+      // The batch is sent by the fiber that finishes the lone append: the tracer goes with it.
+      const lone = yield* Effect.fork(store.append("Hold", [{ eventType: "E", data: "lone" }])).pipe(Effect.withTracer(tracer))
+      const batch = yield* Effect.forEach(
+        ["A", "B", "C", "D"],
+        (streamId) => Effect.fork(Effect.either(store.append(streamId, [{ eventType: streamId === "C" ? "Refused" : "E", data: streamId }]))),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.withTracer(tracer))
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(releaseHold, undefined)
+      yield* Fiber.join(holder)
+      yield* Fiber.join(lone)
+      const outcomes = yield* Fiber.joinAll(batch)
+
+      expect(batches.count).toBe(1)
+      expect(outcomes.map((outcome) => Either.isRight(outcome) ? outcome.right.streamVersion : outcome.left._tag)).toEqual([1, 1, "StoreError", 1])
+      const refused = outcomes[2]
+      if (refused !== undefined && Either.isLeft(refused) && refused.left._tag === "StoreError") {
+        // The server answered: nothing was stored, and that is known.
+        expect(refused.left.outcomeUnknown).toBeUndefined()
+        expect(refused.left.sqlState).toBe("P0001")
+      }
+      const all = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
+      expect(all.map((event) => event.data).filter((data) => typeof data === "string").sort()).toEqual(["A", "B", "D", "lone"])
+    }).pipe(Effect.provide(storeLayer(refusedSchema, 8))), 120_000)
 })
 
 const interruptSchema = uniqueSchema("gc_interrupt")
 const racingSchema = uniqueSchema("gc_racing")
+const refusedSchema = uniqueSchema("gc_refused")

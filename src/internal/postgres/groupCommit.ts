@@ -176,7 +176,8 @@ export const make = (
           onFailure: (cause) => failed(batch, cause),
           onSuccess: (rows) => answered(batch, rows)
         }),
-        Effect.withSpan("EventStore.appendBatch", { attributes: { appends: batch.length }, captureStackTrace: false })
+        // A batch is no one caller's: its own trace, not a child of whichever caller sent it.
+        Effect.withSpan("EventStore.appendBatch", { attributes: { appends: batch.length }, root: true, captureStackTrace: false })
       )
     }
 
