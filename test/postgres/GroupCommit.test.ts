@@ -374,8 +374,59 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       const all = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
       expect(all.map((event) => event.data).filter((data) => typeof data === "string").sort()).toEqual(["A", "B", "D", "lone"])
     }).pipe(Effect.provide(storeLayer(refusedSchema, 8))), 120_000)
+
+  it.live("a batch whose connection is lost fails every append in it with outcomeUnknown; retried with the same ids, each is stored once", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore
+      yield* store.append("Hold", [{ eventType: "Setup", data: 0 }])
+      yield* store.append("Hold-2", [{ eventType: "Setup", data: 0 }])
+      const hold = (streamId: string) =>
+        Effect.gen(function*() {
+          const locked = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          const fiber = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+            yield* sql`SELECT 1 FROM ${sql(`${lostSchema}.streams`)} WHERE stream_id = ${streamId} FOR UPDATE`
+            yield* Deferred.succeed(locked, undefined)
+            yield* Deferred.await(release)
+          })))
+          yield* Deferred.await(locked)
+          return Deferred.succeed(release, undefined).pipe(Effect.zipRight(Fiber.join(fiber)))
+        })
+      const release1 = yield* hold("Hold")
+      const release2 = yield* hold("Hold-2")
+      const lone = yield* Effect.fork(store.append("Hold", [{ eventType: "E", data: "lone" }]))
+      const appends = ["Hold-2", "A", "B", "C"].map((streamId) => ({
+        streamId,
+        events: [{ eventId: crypto.randomUUID(), eventType: "E", data: streamId }, { eventId: crypto.randomUUID(), eventType: "E", data: streamId }]
+      }))
+      const batch = yield* Effect.forEach(appends, ({ events, streamId }) => Effect.fork(Effect.either(store.append(streamId, events))))
+      yield* Effect.yieldNow()
+      yield* release1
+      yield* Fiber.join(lone)
+      // The batch waits for Hold-2: end its session.
+      const waiting = sql<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND query LIKE ${"%append_batch%"} AND datname = current_database()`
+      yield* eventually(Effect.map(waiting, (rows) => rows.length > 0), "the batch waits for Hold-2")
+      const [backend] = yield* waiting
+      yield* sql`SELECT pg_terminate_backend(${backend?.pid ?? 0})`
+      const outcomes = yield* Fiber.joinAll(batch)
+      yield* release2
+
+      for (const outcome of outcomes) {
+        expect(Either.isLeft(outcome) && outcome.left._tag === "StoreError" && outcome.left.outcomeUnknown === true).toBe(true)
+      }
+      // What a caller does with outcomeUnknown: append again with the same ids.
+      const retried = yield* Effect.forEach(appends, ({ events, streamId }) => store.append(streamId, events), { concurrency: "unbounded" })
+      expect(retried.map((result) => result.streamVersion)).toEqual([3, 2, 2, 2])
+      const all = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
+      for (const { events } of appends) {
+        expect(events.map((event) => all.filter((stored) => stored.eventId === event.eventId).length)).toEqual([1, 1])
+      }
+    }).pipe(Effect.provide(storeLayer(lostSchema, 8))), 120_000)
 })
 
 const interruptSchema = uniqueSchema("gc_interrupt")
 const racingSchema = uniqueSchema("gc_racing")
 const refusedSchema = uniqueSchema("gc_refused")
+const lostSchema = uniqueSchema("gc_lost")
