@@ -9,11 +9,12 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Either, Exit, Fiber, Stream, Tracer } from "effect"
+import { Chunk, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Stream, Tracer } from "effect"
 import { EventStore } from "../../src/EventStore.js"
 import type * as ExpectedVersion from "../../src/ExpectedVersion.js"
 import { eventually } from "../support/wait.js"
-import { serverAvailable, storeLayer, uniqueSchema } from "./support.js"
+import { PostgresEventStore } from "../../src/postgres/index.js"
+import { pgLayer, serverAvailable, storeLayer, uniqueSchema } from "./support.js"
 
 interface Op {
   readonly streamId: string
@@ -424,9 +425,44 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
         expect(events.map((event) => all.filter((stored) => stored.eventId === event.eventId).length)).toEqual([1, 1])
       }
     }).pipe(Effect.provide(storeLayer(lostSchema, 8))), 120_000)
+
+  it.live("two store instances batching into the same streams at once (and retrying each other's appends) lose nothing and agree", () =>
+    Effect.gen(function*() {
+      const first = yield* EventStore
+      const second = Context.get(yield* Layer.build(PostgresEventStore.layer({ schema: twoSchema, migrate: false }).pipe(Layer.provide(pgLayer(8)))), EventStore)
+      const shared = Array.from({ length: 6 }, (_, i) => `Shared-${i}`)
+      const pick = random(7)
+      const work = Array.from({ length: 2 * 8 * 25 }, (_, i) => ({
+        store: i % 2 === 0 ? first : second,
+        other: i % 2 === 0 ? second : first,
+        streamId: shared[pick(shared.length)] ?? "Shared-0",
+        events: Array.from({ length: 1 + pick(2) }, (_, k) => ({ eventId: crypto.randomUUID(), eventType: "E", data: { i, k } })),
+        retried: pick(4) === 0
+      }))
+      const results = yield* Effect.forEach(work, ({ events, other, retried, store, streamId }) =>
+        retried
+          // The same append sent by both instances at once: both succeed, with the same result.
+          ? Effect.all([store.append(streamId, events), other.append(streamId, events)], { concurrency: 2 }).pipe(
+            Effect.tap(([a, b]) => Effect.sync(() => expect(b).toEqual(a))),
+            Effect.map(([a]) => a)
+          )
+          : store.append(streamId, events), { concurrency: 16 })
+
+      const all = Chunk.toReadonlyArray(yield* Stream.runCollect(first.readAll()))
+      expect(all.length).toBe(work.reduce((sum, { events }) => sum + events.length, 0))
+      work.forEach(({ events, streamId }, i) => {
+        const stored = results[i]?.positions.map((position) => all.find((event) => event.position === position))
+        expect(stored?.map((event) => [event?.streamId, event?.eventId])).toEqual(events.map((event) => [streamId, event.eventId]))
+      })
+      for (const streamId of shared) {
+        const versions = all.filter((event) => event.streamId === streamId).map((event) => event.streamVersion).sort((a, b) => a - b)
+        expect(versions).toEqual(versions.map((_, i) => i + 1))
+      }
+    }).pipe(Effect.scoped, Effect.provide(storeLayer(twoSchema, 8))), 120_000)
 })
 
 const interruptSchema = uniqueSchema("gc_interrupt")
 const racingSchema = uniqueSchema("gc_racing")
 const refusedSchema = uniqueSchema("gc_refused")
 const lostSchema = uniqueSchema("gc_lost")
+const twoSchema = uniqueSchema("gc_two")
