@@ -6,8 +6,9 @@
  * re-checks instead of failing, so a conflict never aborts the caller's
  * transaction. When it stores nothing it returns one row without a position
  * that says why, with the version its check saw. The path of every append
- * inside a caller's transaction, and of every append without group commit
- * (`./groupCommit.ts` sends the others together).
+ * inside a caller's transaction, of an append that finds no other in flight,
+ * and of every append without group commit (`./groupCommit.ts` sends
+ * concurrent ones together).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -43,7 +44,7 @@ export interface Appends {
   readonly rejected: (append: Validation.PreparedAppend, rejection: Rejection, actual: number) => Effect.Effect<AppendAttempt, SqlError>
 }
 
-/** The events as the batch function's jsonb argument: one append of its array. */
+/** One append as an element of the batch function's jsonb argument (0008). */
 export const batchEntryOf = (append: Validation.PreparedAppend): string => {
   const [expected, version] = typeof append.expected === "number" ? ["exact", append.expected] : [append.expected, 0]
   return `{"s":${JSON.stringify(append.streamId)},"c":${JSON.stringify(append.category)},"x":"${expected}","v":${version},` +
