@@ -57,6 +57,13 @@ export interface PostgresEventStoreOptions {
   readonly maxEventBytes?: number | undefined
   /** How live subscriptions notice new events. */
   readonly subscriptions?: WakeupOptions | undefined
+  /**
+   * Group commit (default true): appends made outside a transaction while
+   * another batch of them is in flight are sent together, in one call and one
+   * commit, each with its own check and outcome; a lone append goes at once.
+   * `false` sends every append alone. See docs/group-commit.md.
+   */
+  readonly groupCommit?: boolean | undefined
 }
 
 /**

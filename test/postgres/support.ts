@@ -35,8 +35,12 @@ export const uniqueSchema = (prefix: string) =>
   `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
 
 /** The store in a fresh schema, and the SqlClient beside it; the schema is dropped when the layer is released. */
-export const storeLayer = (schema: string, maxConnections = 10) =>
-  PostgresEventStore.layer({ schema }).pipe(
+export const storeLayer = (
+  schema: string,
+  maxConnections = 10,
+  options?: Omit<PostgresEventStore.PostgresEventStoreOptions, "schema">
+) =>
+  PostgresEventStore.layer({ ...options, schema }).pipe(
     Layer.provideMerge(
       Layer.scopedDiscard(
         Effect.addFinalizer(() =>

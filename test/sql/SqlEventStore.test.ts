@@ -329,7 +329,9 @@ for (const backend of backends) {
           yield* oldAppend(crypto.randomUUID())
           yield* sql`INSERT INTO ${sql(`${schema}.snapshots`)} (stream_id, stream_version, schema_version, state)
             VALUES ('Order-1', 1, 1, '{"n": 1}')`
-          expect((yield* Migrations.migrate(schema)).map(([id]) => id)).toEqual([7])
+          // Everything from 0007 on runs, in order.
+          const later = (yield* loader).filter(([id]) => id >= 7).map(([id]) => id)
+          expect((yield* Migrations.migrate(schema)).map(([id]) => id)).toEqual(later)
           const store = yield* PostgresEventStore.make({ schema })
           const view = yield* store.viewStream("Order-1")
           expect({ version: view.version, firstVersion: view.firstVersion, epoch: view.epoch })

@@ -1,13 +1,17 @@
 /**
- * The append on PostgreSQL: one call of the append function
+ * The append on PostgreSQL, made alone: one call of the append function
  * (migrations/0007_stream_history.sql), which claims the versions on the
  * stream's row and inserts every event in one round trip, with plans the
  * server keeps per connection. A racing append waits for the row and
  * re-checks instead of failing, so a conflict never aborts the caller's
  * transaction. When it stores nothing it returns one row without a position
- * that says why, with the version its check saw.
+ * that says why, with the version its check saw. The path of every append
+ * inside a caller's transaction, of an append that finds no other in flight,
+ * and of every append without group commit (`./groupCommit.ts` sends
+ * concurrent ones together).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { ConcurrencyError, DuplicateEventId, type StoreError } from "../../Errors.js"
@@ -20,7 +24,7 @@ import * as Standby from "./standby.js"
 import type { Tables } from "./tables.js"
 
 /** Why the append function stored nothing. */
-type Rejection = "conflict" | "tombstoned" | "stored_ids"
+export type Rejection = "conflict" | "tombstoned" | "stored_ids"
 
 const reasons = { conflict: "conflict", tombstoned: "tombstoned", stored_ids: "storedIds" } as const
 
@@ -32,11 +36,28 @@ const batchOf = (append: Validation.PreparedAppend): string =>
     `"data":${event.data},"metadata":${event.metadata}}`
   ).join(",") + "]"
 
-export const make = (
-  sql: SqlClient.SqlClient,
-  tables: Tables,
-  nudge: Effect.Effect<void>
-): EventStoreDriver["append"] => {
+/** The append made alone, and what a rejection was. */
+export interface Appends {
+  /** One append in one round trip (and, outside a transaction, one commit). */
+  readonly alone: EventStoreDriver["append"]
+  /** The attempt a rejection stands for, looking up the stored ids when that is why. */
+  readonly rejected: (
+    append: Validation.PreparedAppend,
+    rejection: Rejection,
+    actual: number
+  ) => Effect.Effect<AppendAttempt, SqlError>
+}
+
+/** One append as an element of the batch function's jsonb argument (0008). */
+export const batchEntryOf = (append: Validation.PreparedAppend): string => {
+  const [expected, version] = typeof append.expected === "number" ? ["exact", append.expected] : [append.expected, 0]
+  return `{"s":${JSON.stringify(append.streamId)},"c":${
+    JSON.stringify(append.category)
+  },"x":"${expected}","v":${version},` +
+    `"e":${batchOf(append)}}`
+}
+
+export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Effect<void>): Appends => {
   const statement = (append: Validation.PreparedAppend) => {
     const [expected, version] = typeof append.expected === "number" ? ["exact", append.expected] : [append.expected, 0]
     const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
@@ -97,7 +118,7 @@ export const make = (
           )
     )
 
-  return (append) =>
+  const alone: EventStoreDriver["append"] = (append) =>
     Effect.gen(function*() {
       const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
       const what = `Could not append to "${append.streamId}"`
@@ -142,4 +163,6 @@ export const make = (
           Effect.catchTag("SqlError", SqlErrors.storeError(what))
         )
     })
+
+  return { alone, rejected }
 }

@@ -11,6 +11,7 @@ import type { StoreError } from "../../Errors.js"
 import type { EventStoreDriver } from "../core/driver.js"
 import * as Append from "./append.js"
 import * as GlobalOrder from "./globalOrder.js"
+import * as GroupCommit from "./groupCommit.js"
 import * as Lifecycle from "./lifecycle.js"
 import * as Reads from "./reads.js"
 import { isTransient } from "./sqlErrors.js"
@@ -19,15 +20,17 @@ import * as Wakeups from "./wakeups.js"
 
 export const make = (
   schema: string,
-  wakeupOptions: Wakeups.WakeupOptions | undefined
+  wakeupOptions: Wakeups.WakeupOptions | undefined,
+  options: { readonly groupCommit: boolean }
 ): Effect.Effect<EventStoreDriver, SqlError | StoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const tables = Tables.make(sql, schema)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, wakeupOptions)
+    const appends = Append.make(sql, tables, wakeups.nudge)
     return {
-      append: Append.make(sql, tables, wakeups.nudge),
+      append: options.groupCommit ? yield* GroupCommit.make(sql, tables, appends, wakeups.nudge) : appends.alone,
       ...Reads.make(sql, tables),
       settledHorizon: globalOrder.settledHorizon,
       wakeups: wakeups.register,

@@ -76,8 +76,11 @@ export const constraintOf = (error: SqlError): string | undefined => {
  * (never committed). Any other failure — a lost connection, a session the
  * server ended (`FATAL`) — leaves open whether the server had already
  * committed what it was sent.
+ *
+ * @since 0.1.0
+ * @category refinements
  */
-const rejectedByServer = (error: SqlError): boolean => fieldOf(error, "severity") === "ERROR"
+export const rejectedByServer = (error: SqlError): boolean => fieldOf(error, "severity") === "ERROR"
 
 /**
  * The failure came while connecting, before any statement reached the server:

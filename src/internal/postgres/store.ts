@@ -36,7 +36,9 @@ export const make = (
       options?.maxEventBytes,
       Validation.defaultLimits.maxEventBytes
     )
-    const driver = yield* PostgresDriver.make(schema, options?.subscriptions)
+    const driver = yield* PostgresDriver.make(schema, options?.subscriptions, {
+      groupCommit: options?.groupCommit !== false
+    })
     return Core.make(driver, { limits: { maxEventBytes } })
   })
 
