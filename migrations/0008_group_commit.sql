@@ -10,9 +10,11 @@
 -- head is the stream's new version and positions their positions in order
 -- (comma-separated); when it stored nothing, rejection says why as
 -- append_to_stream does ('conflict', 'tombstoned' or 'stored_ids'), with the
--- live version its check saw in head. Each append is checked on its own, as if
--- it had been made alone right after the ones before it: one append's
--- rejection never stops another's.
+-- live version its check saw in head, or 'busy': another transaction holds the
+-- stream's row, and the batch did not wait for it (the caller makes that
+-- append alone). Each append is checked on its own, as if it had been made
+-- alone right after the ones before it: one append's rejection never stops
+-- another's.
 --
 -- Appends are taken in stream id order (code point order), and in their order
 -- in p_appends within a stream: every batch takes the stream rows it locks in
@@ -58,12 +60,19 @@ BEGIN
 
     <<claim>>
     LOOP
-      -- Lock the stream's row (after any append in flight on it) and check.
+      -- Lock the stream's row and check. A row another transaction holds (a
+      -- long transaction of the application's, say) is not waited for: the
+      -- whole batch, and every append queued behind it, would wait with it.
       SELECT s.version, s.deleted_at IS NOT NULL, s.tombstoned_at IS NOT NULL, s.updated_at
         INTO seen, deleted, tombstoned, last_at
       FROM streams s WHERE s.stream_id = a.stream
-      FOR UPDATE;
+      FOR UPDATE SKIP LOCKED;
       found_row := FOUND;
+      IF NOT found_row AND EXISTS (SELECT 1 FROM streams s WHERE s.stream_id = a.stream) THEN
+        rejection := 'busy';
+        live := 0;
+        EXIT claim;
+      END IF;
       IF found_row AND tombstoned THEN
         rejection := 'tombstoned';
         live := 0;

@@ -197,16 +197,16 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* EventStore
-        yield* store.append("Hold-1", [{ eventType: "Setup", data: 1 }])
-        yield* store.append("Hold-2", [{ eventType: "Setup", data: 2 }])
-
-        // Holds a stream's row in a transaction of its own until released.
+        // Creates a stream's row in a transaction of its own, committed when
+        // released: a batch that appends to that stream waits for it (a row
+        // another transaction merely holds, the batch does not wait for).
         const hold = (streamId: string) =>
           Effect.gen(function*() {
             const locked = yield* Deferred.make<void>()
             const release = yield* Deferred.make<void>()
             const fiber = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-              yield* sql`SELECT 1 FROM ${sql(`${interruptSchema}.streams`)} WHERE stream_id = ${streamId} FOR UPDATE`
+              yield* sql`INSERT INTO ${sql(`${interruptSchema}.streams`)} (stream_id, category, version)
+                VALUES (${streamId}, 'Hold', 0)`
               yield* Deferred.succeed(locked, undefined)
               yield* Deferred.await(release)
             })))
@@ -229,9 +229,9 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
 
         const release1 = yield* hold("Hold-1")
         const release2 = yield* hold("Hold-2")
-        // A lone append, in flight and waiting for Hold-1.
+        // A lone append (a batch of one), in flight and waiting for Hold-1.
         const lone = yield* Effect.fork(append("Hold-1", "lone"))
-        yield* waitingOn("append_to_stream")
+        yield* waitingOn("append_batch")
 
         // The first batch queues behind it; one of them will wait for Hold-2.
         const first = yield* Effect.forEach(
@@ -244,6 +244,7 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
         yield* Fiber.interruptAll(queuedAway)
 
         yield* release1
+        yield* Fiber.await(lone)
         // The first batch is in flight, waiting for Hold-2.
         yield* waitingOn("append_batch")
         const second = yield* Effect.forEach(
@@ -300,7 +301,6 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* EventStore
-        yield* store.append("Hold", [{ eventType: "Setup", data: 0 }])
         yield* store.append("Mine-2", [{ eventType: "Setup", data: 1 }, { eventType: "Setup", data: 2 }])
         const [taken, takenToo] = [idOf(7001), idOf(7002)]
 
@@ -318,11 +318,13 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
         })))
         yield* Deferred.await(stored)
 
-        // A lone append waits for a held row, so that the others go together after it.
+        // A lone append waits for a stream being created, so that the others go together after it.
         const holdLocked = yield* Deferred.make<void>()
         const releaseHold = yield* Deferred.make<void>()
         const holder = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-          yield* sql`SELECT 1 FROM ${sql(`${racingSchema}.streams`)} WHERE stream_id = 'Hold' FOR UPDATE`
+          yield* sql`INSERT INTO ${
+            sql(`${racingSchema}.streams`)
+          } (stream_id, category, version) VALUES ('Hold', 'Hold', 0)`
           yield* Deferred.succeed(holdLocked, undefined)
           yield* Deferred.await(releaseHold)
         })))
@@ -388,7 +390,6 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* EventStore
-        yield* store.append("Hold", [{ eventType: "Setup", data: 0 }])
         // The server refuses any event of type "Refused" (a trigger of this test's own).
         yield* sql.unsafe(`CREATE FUNCTION ${refusedSchema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.event_type = 'Refused' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'P0001'; END IF; RETURN NEW; END $$`)
@@ -399,7 +400,10 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
         const holdLocked = yield* Deferred.make<void>()
         const releaseHold = yield* Deferred.make<void>()
         const holder = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-          yield* sql`SELECT 1 FROM ${sql(`${refusedSchema}.streams`)} WHERE stream_id = 'Hold' FOR UPDATE`
+          // Creating "Hold", uncommitted: the lone append waits for it, the others queue.
+          yield* sql`INSERT INTO ${
+            sql(`${refusedSchema}.streams`)
+          } (stream_id, category, version) VALUES ('Hold', 'Hold', 0)`
           yield* Deferred.succeed(holdLocked, undefined)
           yield* Deferred.await(releaseHold)
         })))
@@ -423,7 +427,8 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
         yield* Fiber.join(lone)
         const outcomes = yield* Fiber.joinAll(batch)
 
-        expect(batches.count).toBe(1)
+        // The lone append (a batch of one) and the batch of four.
+        expect(batches.count).toBe(2)
         expect(outcomes.map((outcome) => Either.isRight(outcome) ? outcome.right.streamVersion : outcome.left._tag))
           .toEqual([1, 1, "StoreError", 1])
         const refused = outcomes[2]
@@ -449,14 +454,14 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* EventStore
-        yield* store.append("Hold", [{ eventType: "Setup", data: 0 }])
-        yield* store.append("Hold-2", [{ eventType: "Setup", data: 0 }])
+        // Creating a stream, uncommitted until released: a batch appending to it waits.
         const hold = (streamId: string) =>
           Effect.gen(function*() {
             const locked = yield* Deferred.make<void>()
             const release = yield* Deferred.make<void>()
             const fiber = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-              yield* sql`SELECT 1 FROM ${sql(`${lostSchema}.streams`)} WHERE stream_id = ${streamId} FOR UPDATE`
+              yield* sql`INSERT INTO ${sql(`${lostSchema}.streams`)} (stream_id, category, version)
+                VALUES (${streamId}, 'Hold', 0)`
               yield* Deferred.succeed(locked, undefined)
               yield* Deferred.await(release)
             })))
@@ -500,12 +505,59 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
         const retried = yield* Effect.forEach(appends, ({ events, streamId }) => store.append(streamId, events), {
           concurrency: "unbounded"
         })
-        expect(retried.map((result) => result.streamVersion)).toEqual([3, 2, 2, 2])
+        expect(retried.map((result) => result.streamVersion)).toEqual([2, 2, 2, 2])
         const all = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
         for (const { events } of appends) {
           expect(events.map((event) => all.filter((stored) => stored.eventId === event.eventId).length)).toEqual([1, 1])
         }
       }).pipe(Effect.provide(storeLayer(lostSchema, 8))),
+    120_000
+  )
+
+  it.live(
+    "a stream row held by an open transaction holds back only the appends to that stream, never the batch nor what queues behind it",
+    () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* EventStore
+        yield* store.append("Held", [{ eventType: "Setup", data: 0 }])
+        // The application appends to "Held" in a transaction it keeps open.
+        const appended = yield* Deferred.make<void>()
+        const commit = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+          yield* store.append("Held", [{ eventType: "InTransaction", data: 1 }], { expectedVersion: 1 })
+          yield* Deferred.succeed(appended, undefined)
+          yield* Deferred.await(commit)
+        })))
+        yield* Deferred.await(appended)
+
+        // Appends to "Held" first (the lone one and some in batches), then to free streams.
+        const held = yield* Effect.forEach(
+          Array.from({ length: 3 }, (_, i) => store.append("Held", [{ eventType: "Waiting", data: i }])),
+          (append) => Effect.fork(append)
+        )
+        yield* Effect.yieldNow()
+        const free = yield* Effect.forEach(
+          Array.from({ length: 24 }, (_, i) => store.append(`Free-${i % 6}`, [{ eventType: "E", data: i }])),
+          (append) => append,
+          { concurrency: 8 }
+        )
+        // Every free append is answered while the transaction is still open.
+        expect(free.length).toBe(24)
+        for (const fiber of held) expect(fiber.unsafePoll()).toBeNull()
+        // And an append from inside the open transaction's own fiber-side work is not stuck behind them.
+        const inTheMeantime = yield* store.append("Free-other", [{ eventType: "E", data: "x" }])
+        expect(inTheMeantime.streamVersion).toBe(1)
+
+        yield* Deferred.succeed(commit, undefined)
+        yield* Fiber.join(holder)
+        const versions = (yield* Fiber.joinAll(held)).map((result) => result.streamVersion).sort((a, b) => a - b)
+        expect(versions).toEqual([3, 4, 5])
+        const types = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readStream("Held"))).map((event) =>
+          event.eventType
+        )
+        expect(types).toEqual(["Setup", "InTransaction", "Waiting", "Waiting", "Waiting"])
+      }).pipe(Effect.provide(storeLayer(heldSchema, 8))),
     120_000
   )
 
@@ -566,3 +618,4 @@ const racingSchema = uniqueSchema("gc_racing")
 const refusedSchema = uniqueSchema("gc_refused")
 const lostSchema = uniqueSchema("gc_lost")
 const twoSchema = uniqueSchema("gc_two")
+const heldSchema = uniqueSchema("gc_held")

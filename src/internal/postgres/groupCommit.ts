@@ -13,6 +13,7 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -38,7 +39,8 @@ interface BatchRow {
   readonly append_index: number
   readonly head: string
   readonly positions: string | null
-  readonly rejection: Append.Rejection | null
+  /** `busy`: another transaction held the stream's row; the batch did not wait for it. */
+  readonly rejection: Append.Rejection | "busy" | null
 }
 
 // A batch stops growing at whichever limit it reaches first: the rest waits
@@ -153,19 +155,29 @@ export const make = (
               streamVersion: Number(row.head),
               positions: (row.positions ?? "").split(",").map(BigInt)
             })
-          } else if (row.rejection === "stored_ids") {
-            // Which append stored those ids, after the commit: only this one waits for it.
+          } else if (row.rejection === "busy") {
+            // Made alone, on a connection of its own: it waits for the row
+            // there, while the next batch goes.
             lookups.push(
-              appends.rejected(pending.append, row.rejection, Number(row.head)).pipe(
-                Effect.catchTag("SqlError", (error) =>
-                  Effect.fail(SqlErrors.storeError(couldNotAppend(pending.append))(error))),
+              appends.alone(pending.append).pipe(
                 Effect.exit,
                 Effect.flatMap((exit) =>
                   settle(pending, exit)
                 ),
-                Effect.onInterrupt(() =>
-                  Deferred.interrupt(pending.outcome)
-                )
+                Effect.onInterrupt(() => Deferred.interrupt(pending.outcome))
+              )
+            )
+          } else if (row.rejection === "stored_ids") {
+            // Which append stored those ids, after the commit: only this one waits for it.
+            lookups.push(
+              appends.rejected(pending.append, row.rejection, Number(row.head)).pipe(
+                Effect.catchTag(
+                  "SqlError",
+                  (error) => Effect.fail(SqlErrors.storeError(couldNotAppend(pending.append))(error))
+                ),
+                Effect.exit,
+                Effect.flatMap((exit) => settle(pending, exit)),
+                Effect.onInterrupt(() => Deferred.interrupt(pending.outcome))
               )
             )
           } else {
@@ -181,12 +193,12 @@ export const make = (
         for (const lookup of lookups) yield* FiberSet.run(fibers, lookup)
       })
 
-    const send = (batch: ReadonlyArray<Pending>): Effect.Effect<void> => {
-      const [only] = batch
-      if (batch.length === 1 && only !== undefined) {
-        return Effect.flatMap(Effect.exit(appends.alone(only.append)), (exit) => settle(only, exit))
-      }
-      return sql<BatchRow>`
+    // A batch of one too goes through the batch function: unlike the lone
+    // append function it does not wait for a stream row that another
+    // transaction holds (it answers "busy" instead), so nothing that queues
+    // behind it waits for someone else's transaction.
+    const send = (batch: ReadonlyArray<Pending>): Effect.Effect<void> =>
+      sql<BatchRow>`
         SELECT b.append_index, b.head::text AS head, b.positions, b.rejection
         FROM ${tables.appendBatch}(${"[" + batch.map((pending) => pending.entry).join(",") + "]"}::jsonb) b`.pipe(
         Effect.matchCauseEffect({
@@ -200,7 +212,6 @@ export const make = (
           captureStackTrace: false
         })
       )
-    }
 
     // Sends what is queued unless a batch is in flight; the batch, once
     // answered, sends what queued meanwhile. Whatever ends a batch (the store
@@ -232,21 +243,25 @@ export const make = (
         if (Option.isSome(transaction)) return appends.alone(append)
         return Effect.uninterruptibleMask((restore) =>
           Effect.suspend(() => {
+            const pending: Pending = {
+              append,
+              entry: Append.batchEntryOf(append),
+              outcome: Deferred.unsafeMake<AppendAttempt, Failure>(FiberId.none)
+            }
             if (inFlight < maxInFlight && queue.length === 0) {
-              // Nothing in flight: this append goes at once, alone, on the
-              // caller's own fiber; what queues meanwhile goes when it is done.
+              // Nothing in flight: this append goes at once, as a batch of
+              // one, on the caller's own fiber; what queues meanwhile goes
+              // when it is answered.
               inFlight++
-              return restore(appends.alone(append)).pipe(Effect.ensuring(Effect.suspend(() => {
-                inFlight--
-                return pump
-              })))
+              return restore(send([pending])).pipe(
+                Effect.ensuring(Effect.suspend(() => {
+                  inFlight--
+                  return pump
+                })),
+                Effect.zipRight(restore(Deferred.await(pending.outcome)))
+              )
             }
             return Effect.gen(function*() {
-              const pending: Pending = {
-                append,
-                entry: Append.batchEntryOf(append),
-                outcome: yield* Deferred.make<AppendAttempt, Failure>()
-              }
               queue.push(pending)
               yield* pump
               return yield* restore(Deferred.await(pending.outcome)).pipe(
