@@ -163,3 +163,29 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- The lone append of group commit (one that found no batch in flight):
+-- append_to_stream, unless another transaction holds the stream's row. Then it
+-- answers 'busy' at once instead of waiting, so that the appends queueing
+-- behind it do not wait for someone else's transaction; the caller makes it
+-- again with append_to_stream, which waits, on a connection of its own.
+CREATE FUNCTION append_unless_busy(
+  p_stream   text,
+  p_category text,
+  p_expected text,
+  p_version  bigint,
+  p_ids      uuid[],
+  p_batch    jsonb
+) RETURNS TABLE (event_position bigint, event_version bigint, rejection text)
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+  PERFORM 1 FROM streams s WHERE s.stream_id = p_stream FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND AND EXISTS (SELECT 1 FROM streams s WHERE s.stream_id = p_stream) THEN
+    RETURN QUERY SELECT NULL::bigint, 0::bigint, 'busy'::text;
+    RETURN;
+  END IF;
+  RETURN QUERY SELECT * FROM append_to_stream(p_stream, p_category, p_expected, p_version, p_ids, p_batch);
+END
+$$;

@@ -229,9 +229,9 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
 
         const release1 = yield* hold("Hold-1")
         const release2 = yield* hold("Hold-2")
-        // A lone append (a batch of one), in flight and waiting for Hold-1.
+        // A lone append, in flight and waiting for Hold-1.
         const lone = yield* Effect.fork(append("Hold-1", "lone"))
-        yield* waitingOn("append_batch")
+        yield* waitingOn("append_unless_busy")
 
         // The first batch queues behind it; one of them will wait for Hold-2.
         const first = yield* Effect.forEach(
@@ -427,8 +427,7 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
         yield* Fiber.join(lone)
         const outcomes = yield* Fiber.joinAll(batch)
 
-        // The lone append (a batch of one) and the batch of four.
-        expect(batches.count).toBe(2)
+        expect(batches.count).toBe(1)
         expect(outcomes.map((outcome) => Either.isRight(outcome) ? outcome.right.streamVersion : outcome.left._tag))
           .toEqual([1, 1, "StoreError", 1])
         const refused = outcomes[2]

@@ -40,6 +40,13 @@ const batchOf = (append: Validation.PreparedAppend): string =>
 export interface Appends {
   /** One append in one round trip (and, outside a transaction, one commit). */
   readonly alone: EventStoreDriver["append"]
+  /**
+   * One append in one round trip, unless another transaction holds its
+   * stream's row: then `"busy"` at once, having waited for nothing.
+   */
+  readonly unlessBusy: (
+    append: Validation.PreparedAppend
+  ) => Effect.Effect<AppendAttempt | "busy", ConcurrencyError | DuplicateEventId | StoreError>
   /** The attempt a rejection stands for, looking up the stored ids when that is why. */
   readonly rejected: (
     append: Validation.PreparedAppend,
@@ -58,14 +65,18 @@ export const batchEntryOf = (append: Validation.PreparedAppend): string => {
 }
 
 export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Effect<void>): Appends => {
-  const statement = (append: Validation.PreparedAppend) => {
+  const statement = (fn: typeof tables.appendToStream, append: Validation.PreparedAppend) => {
     const [expected, version] = typeof append.expected === "number" ? ["exact", append.expected] : [append.expected, 0]
     const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
     return sql<
-      { readonly position: string | null; readonly stream_version: string; readonly rejection: Rejection | null }
+      {
+        readonly position: string | null
+        readonly stream_version: string
+        readonly rejection: Rejection | "busy" | null
+      }
     >`
       SELECT a.event_position::text AS position, a.event_version::text AS stream_version, a.rejection
-      FROM ${tables.appendToStream}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[],
+      FROM ${fn}(${append.streamId}, ${append.category}, ${expected}, ${version}, ${ids}::uuid[],
         ${batchOf(append)}::jsonb) a
       ORDER BY a.event_position`
   }
@@ -118,11 +129,14 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Eff
           )
     )
 
-  const alone: EventStoreDriver["append"] = (append) =>
+  const attempt = (
+    fn: typeof tables.appendToStream,
+    append: Validation.PreparedAppend
+  ): Effect.Effect<AppendAttempt | "busy", ConcurrencyError | DuplicateEventId | StoreError> =>
     Effect.gen(function*() {
       const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
       const what = `Could not append to "${append.streamId}"`
-      const rows = yield* statement(append).pipe(
+      const rows = yield* statement(fn, append).pipe(
         Effect.catchTag("SqlError", (error): Effect.Effect<null, ConcurrencyError | DuplicateEventId | StoreError> => {
           const code = SqlErrors.sqlStateOf(error)
           const constraint = SqlErrors.constraintOf(error)
@@ -157,6 +171,7 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Eff
           positions: rows.flatMap((row) => row.position === null ? [] : [BigInt(row.position)])
         } satisfies AppendAttempt
       }
+      if (outcome?.rejection === "busy") return "busy" as const
       return yield* (outcome?.rejection == null
         ? lookAgain(append)
         : rejected(append, outcome.rejection, Number(outcome.stream_version))).pipe(
@@ -164,5 +179,11 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Eff
         )
     })
 
-  return { alone, rejected }
+  const alone: EventStoreDriver["append"] = (append) =>
+    Effect.flatMap(
+      attempt(tables.appendToStream, append),
+      (result) => result === "busy" ? Effect.dieMessage("append_to_stream answered busy") : Effect.succeed(result)
+    )
+
+  return { alone, unlessBusy: (append) => attempt(tables.appendUnlessBusy, append), rejected }
 }

@@ -13,7 +13,6 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -193,10 +192,6 @@ export const make = (
         for (const lookup of lookups) yield* FiberSet.run(fibers, lookup)
       })
 
-    // A batch of one too goes through the batch function: unlike the lone
-    // append function it does not wait for a stream row that another
-    // transaction holds (it answers "busy" instead), so nothing that queues
-    // behind it waits for someone else's transaction.
     const send = (batch: ReadonlyArray<Pending>): Effect.Effect<void> =>
       sql<BatchRow>`
         SELECT b.append_index, b.head::text AS head, b.positions, b.rejection
@@ -243,25 +238,29 @@ export const make = (
         if (Option.isSome(transaction)) return appends.alone(append)
         return Effect.uninterruptibleMask((restore) =>
           Effect.suspend(() => {
-            const pending: Pending = {
-              append,
-              entry: Append.batchEntryOf(append),
-              outcome: Deferred.unsafeMake<AppendAttempt, Failure>(FiberId.none)
-            }
             if (inFlight < maxInFlight && queue.length === 0) {
-              // Nothing in flight: this append goes at once, as a batch of
-              // one, on the caller's own fiber; what queues meanwhile goes
-              // when it is answered.
+              // Nothing in flight: this append goes at once, alone, on the
+              // caller's own fiber; what queues meanwhile goes when it is
+              // answered. It does not wait for a stream row another
+              // transaction holds ("busy"): made again alone, it waits for it
+              // outside, where nothing queues behind it.
               inFlight++
-              return restore(send([pending])).pipe(
+              return restore(appends.unlessBusy(append)).pipe(
                 Effect.ensuring(Effect.suspend(() => {
                   inFlight--
                   return pump
                 })),
-                Effect.zipRight(restore(Deferred.await(pending.outcome)))
+                Effect.flatMap((attempt) =>
+                  attempt === "busy" ? restore(appends.alone(append)) : Effect.succeed(attempt)
+                )
               )
             }
             return Effect.gen(function*() {
+              const pending: Pending = {
+                append,
+                entry: Append.batchEntryOf(append),
+                outcome: yield* Deferred.make<AppendAttempt, Failure>()
+              }
               queue.push(pending)
               yield* pump
               return yield* restore(Deferred.await(pending.outcome)).pipe(

@@ -22,6 +22,7 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
     deletions: sql(`${schema}.stream_deletions`),
     appendToStream: sql(`${schema}.append_to_stream`),
     appendBatch: sql(`${schema}.append_batch`),
+    appendUnlessBusy: sql(`${schema}.append_unless_busy`),
     viewStream: sql(`${schema}.view_stream`),
     storedColumns,
     // Qualified by the alias `e` that every read gives the events table: ORDER BY
