@@ -233,8 +233,10 @@ export const typed = <E extends EventType.Event, Err = never, R = never, T exten
       handle: undefined,
       pipeline: undefined,
       handleBatch: (events, tables) =>
-        Effect.flatMap(decodeAll(events), (decoded) =>
-          Arr.isNonEmptyReadonlyArray(decoded) ? handleBatch(decoded, tables) : Effect.void)
+        Effect.flatMap(
+          decodeAll(events),
+          (decoded) => Arr.isNonEmptyReadonlyArray(decoded) ? handleBatch(decoded, tables) : Effect.void
+        )
     }
   }
   const { pipeline } = projection

@@ -101,7 +101,8 @@ const exactlyOnce = <E, R, T extends string>(
     Effect.catchIf(Failures.isHandlerFailure, (failure) =>
       events.length > 1
         ? Effect.asVoid(
-          Effect.reduce(events, previous, (position, event) => Effect.as(exactlyOnce(job, target, position, [event]), event.position))
+          Effect.reduce(events, previous, (position, event) =>
+            Effect.as(exactlyOnce(job, target, position, [event]), event.position))
         )
         : inTransaction(Failures.parkOrStop(job, target.checkpoint, previous, Arr.headNonEmpty(events))(failure)))
   )
