@@ -3,7 +3,10 @@
  * `PostgresCheckpointStore.layer` over `PgClient.layer` with a pool sized to
  * the workload's concurrency, called the way an Effect application calls it,
  * one `runPromise` per operation. Live subscriptions are `subscribe`, the
- * projection is `Projection.start` with exactly-once delivery.
+ * projection is `Projection.start` with exactly-once delivery and a handler
+ * per event (one upsert per event, as the floor's). The `store-batch` variant
+ * runs the projection workload only, with a batch handler: one multi-row
+ * upsert per batch (a row per stream of the batch).
  *
  * The same adapter runs a *candidate*: a copy of `src/` with a change to
  * measure (`--candidate=<dir>`, the directory holding that copy's `src/` and
@@ -34,7 +37,7 @@ import type { RecordedEvent } from "../../src/RecordedEvent.js"
 import type * as RunnerLockModule from "../../src/RunnerLock.js"
 import { type Config, databaseUrl } from "../config.js"
 import * as Database from "../database.js"
-import { candidateVariable } from "../protocol.js"
+import { candidateVariable, type Workload } from "../protocol.js"
 import * as ReadModel from "../readModel.js"
 import { installedVersion, projectVersion } from "../versions.js"
 import type { BenchEvent, ContenderFactory, Session } from "./Contender.js"
@@ -76,8 +79,17 @@ const orThrow = (exit: Exit.Exit<unknown, unknown>): void => {
   if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) throw new Error(Cause.pretty(exit.cause))
 }
 
+interface Variant {
+  readonly id: "store" | "store-batch" | "candidate"
+  readonly label: string
+  readonly description: string
+  /** How the projection's handler is written. */
+  readonly handler: "per-event" | "batch"
+}
+
 const makeFrom =
-  (root: URL, info: { readonly id: "store" | "candidate"; readonly label: string; readonly description: string }) =>
+  ({ handler, ...info }: Variant) =>
+  (root: URL) =>
   (schema: string, config: Config) => {
     let modules: Promise<StoreModules> | undefined
 
@@ -126,7 +138,8 @@ const makeFrom =
           Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.save(name, tail.after))
         )
 
-        // The handler as an application writes it (the statement of readModel.ts).
+        // The handlers as an application writes them: the statement of readModel.ts per event,
+        // or one statement per batch with a row per stream (a row cannot be upserted twice in one).
         const upsert = (event: RecordedEvent) =>
           Effect.flatMap(
             SqlClient.SqlClient,
@@ -137,20 +150,45 @@ const makeFrom =
             ON CONFLICT (stream_id) DO UPDATE SET events = t.events + 1, last_position = EXCLUDED.last_position`
           )
 
+        const upsertBatch = (events: ReadonlyArray<RecordedEvent>) =>
+          Effect.flatMap(SqlClient.SqlClient, (sql) => {
+            const streams = new Map<string, { events: number; last: bigint }>()
+            for (const event of events) {
+              const line = streams.get(event.streamId)
+              if (line === undefined) streams.set(event.streamId, { events: 1, last: event.position })
+              else streams.set(event.streamId, { events: line.events + 1, last: event.position })
+            }
+            const rows = Array.from(streams, ([streamId, line]) => ({
+              stream_id: streamId,
+              events: line.events,
+              last_position: line.last.toString()
+            }))
+            return sql`INSERT INTO ${sql(table)} AS t ${sql.insert(rows)}
+              ON CONFLICT (stream_id) DO UPDATE SET events = t.events + EXCLUDED.events, last_position = EXCLUDED.last_position`
+          })
+
         const catchUp = Effect.scoped(Effect.gen(function*() {
           const checkpoints = yield* CheckpointStore.CheckpointStore
           // Set by the handler of the head's event, inside the batch's transaction:
           // from then on the checkpoint is polled until that transaction has committed.
           const handledHead = yield* Deferred.make<void>()
-          const runner = yield* Projection.start(Projection.make({
-            name,
-            batchSize,
-            delivery: "exactly-once",
-            handle: (event) =>
-              event.position >= tail.head
-                ? Effect.zipRight(upsert(event), Deferred.succeed(handledHead, undefined))
-                : upsert(event)
-          }))
+          const headHandled = Deferred.succeed(handledHead, undefined)
+          const options = { name, batchSize, delivery: "exactly-once" } as const
+          const runner = yield* Projection.start(
+            handler === "batch"
+              ? Projection.make({
+                ...options,
+                handleBatch: (events) =>
+                  events.some((event) => event.position >= tail.head)
+                    ? Effect.zipRight(upsertBatch(events), headHandled)
+                    : upsertBatch(events)
+              })
+              : Projection.make({
+                ...options,
+                handle: (event) =>
+                  event.position >= tail.head ? Effect.zipRight(upsert(event), headHandled) : upsert(event)
+              })
+          )
           const committed = checkpoints.load(name).pipe(
             Effect.repeat({
               schedule: Schedule.spaced("1 millis"),
@@ -209,18 +247,32 @@ const makeFrom =
       open,
       bulkLoad: (events: number) => Database.bulkLoad(schema, events),
       logTail: (events: number) => Database.logTail(schema, events),
-      cannotRun: () => undefined,
+      cannotRun: (workload: Workload) =>
+        handler === "batch" && workload.kind !== "projection"
+          ? "the batch handler variant runs the projection workload only (the rest is the store's)"
+          : undefined,
       scaleDown: () => undefined,
       dispose: () => Database.dropSchema(schema)
     }
   }
 
+const here = new URL("../../", import.meta.url)
+
 /** The store in this working tree. */
-export const make: ContenderFactory = makeFrom(new URL("../../", import.meta.url), {
+export const make: ContenderFactory = makeFrom({
   id: "store",
   label: "this store",
-  description: "effect-event-store: PostgresEventStore.layer over PgClient.layer (@effect/sql-pg, node-postgres)"
-})
+  description: "effect-event-store: PostgresEventStore.layer over PgClient.layer (@effect/sql-pg, node-postgres)",
+  handler: "per-event"
+})(here)
+
+/** The store in this working tree, its projection written with a batch handler. */
+export const makeBatchHandler: ContenderFactory = makeFrom({
+  id: "store-batch",
+  label: "this store, batch handler",
+  description: "effect-event-store as `store`, the projection with `handleBatch`: one multi-row upsert per batch",
+  handler: "batch"
+})(here)
 
 /** The store from the copy in `$BENCH_CANDIDATE` (a directory with `src/` and `migrations/`). */
 export const makeCandidate: ContenderFactory = (schema, config) => {
@@ -229,9 +281,10 @@ export const makeCandidate: ContenderFactory = (schema, config) => {
     throw new Error(`Set ${candidateVariable} (run.ts --candidate=<dir>) to run the candidate`)
   }
   const root = pathToFileURL(path.resolve(directory) + path.sep)
-  return makeFrom(root, {
+  return makeFrom({
     id: "candidate",
     label: "candidate",
-    description: `this store built from ${directory}`
-  })(schema, config)
+    description: `this store built from ${directory}`,
+    handler: "per-event"
+  })(root)(schema, config)
 }
