@@ -63,14 +63,17 @@ export const apply = <E, R, T extends string>(
 ): Effect.Effect<bigint, BatchError, R> => {
   if (!Arr.isNonEmptyReadonlyArray(batch)) return Effect.succeed(previous)
   const last = Arr.lastNonEmpty(batch).position
-  const save = Effect.zipRight(
-    job.checkpoints.save(target.checkpoint, last, { expected: previous }),
-    target.after(last)
-  )
   return job.exactlyOnce
     ? Effect.as(exactlyOnce(job, target, previous, batch), last)
-    : atLeastOnce(job, target, previous, batch).pipe(Effect.zipRight(save), Effect.as(last))
+    : atLeastOnce(job, target, previous, batch).pipe(
+      Effect.zipRight(save(job, target, previous, last)),
+      Effect.as(last)
+    )
 }
+
+/** Moves the checkpoint from `previous` to `last` by compare-and-set, and runs the target's check after a batch. */
+const save = <E, R, T extends string>(job: Job<E, R, T>, target: Target<T>, previous: bigint, last: bigint) =>
+  Effect.zipRight(job.checkpoints.save(target.checkpoint, last, { expected: previous }), target.after(last))
 
 // The whole batch and its checkpoint in one transaction, which first locks
 // the checkpoint, so a runner that lost its lock stands down before its
@@ -90,8 +93,7 @@ const exactlyOnce = <E, R, T extends string>(
       checkpoints.lock(target.checkpoint, previous).pipe(
         Effect.zipRight(target.before),
         Effect.zipRight(write),
-        Effect.zipRight(checkpoints.save(target.checkpoint, last, { expected: previous })),
-        Effect.zipRight(target.after(last))
+        Effect.zipRight(save(job, target, previous, last))
       )
     )
   const handled = asHandlerFailure(job, events)
