@@ -11,7 +11,7 @@
 import type { Config } from "./config.js"
 
 /** `candidate` is this store built from another copy of `src/`, for measuring a change (run.ts --candidate). */
-export type ContenderId = "store" | "candidate" | "emmett" | "floor" | "floor-batched"
+export type ContenderId = "store" | "store-batch" | "candidate" | "emmett" | "floor" | "floor-batched"
 
 /** The environment variable through which run.ts hands `--candidate=<dir>` to the candidate's worker. */
 export const candidateVariable = "BENCH_CANDIDATE"

@@ -9,7 +9,14 @@ import { figureOf, type FigureSpec, type PlannedWorkload } from "./plan.js"
 import type { ContenderId, ContenderInfo, Metrics } from "./protocol.js"
 import { median, ratio as ratioOf } from "./stats.js"
 
-export const contenderOrder: ReadonlyArray<ContenderId> = ["store", "candidate", "emmett", "floor", "floor-batched"]
+export const contenderOrder: ReadonlyArray<ContenderId> = [
+  "store",
+  "store-batch",
+  "candidate",
+  "emmett",
+  "floor",
+  "floor-batched"
+]
 
 export interface ContenderOutcome {
   /** Every measured run, in order (warm-up runs are not kept). */
@@ -67,6 +74,7 @@ export const summarize = (results: BenchResults) => ({
         median: medians,
         storeToFloor: ratio(medians.store, medians.floor),
         storeToBatchedFloor: ratio(medians.store, medians["floor-batched"]),
+        storeBatchToFloor: ratio(medians["store-batch"], medians.floor),
         storeToEmmett: ratio(medians.store, medians.emmett),
         candidateToStore: ratio(medians.candidate, medians.store),
         emmettToFloor: ratio(medians.emmett, medians.floor)
@@ -118,6 +126,7 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
   const present = contenderOrder.filter((id) => labels[id] !== undefined)
   const withCandidate = present.includes("candidate")
   const withBatched = present.includes("floor-batched")
+  const withStoreBatch = present.includes("store-batch")
   const notes: Array<string> = []
   const rows: Array<Array<string>> = []
   for (const { outcomes, planned } of results.workloads) {
@@ -146,6 +155,7 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         `${spec.label}${spec.higherIsBetter ? "" : " ↓"}`,
         ...cells,
         formatRatio(ratio(byId.store, byId.floor)),
+        ...(withStoreBatch ? [formatRatio(ratio(byId["store-batch"], byId.floor))] : []),
         ...(withBatched ? [formatRatio(ratio(byId.store, byId["floor-batched"]))] : []),
         formatRatio(ratio(byId.store, byId.emmett)),
         ...(withCandidate ? [formatRatio(ratio(byId.candidate, byId.store))] : [])
@@ -159,6 +169,7 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         "figure",
         ...present.map((id) => labels[id] ?? id),
         "store ÷ floor",
+        ...(withStoreBatch ? ["store, batch handler ÷ floor"] : []),
         ...(withBatched ? ["store ÷ batched floor"] : []),
         "store ÷ Emmett",
         ...(withCandidate ? ["candidate ÷ store"] : [])
@@ -169,6 +180,7 @@ const comparisonTable = (results: BenchResults): { readonly table: Table; readon
         false,
         ...present.map(() => true),
         true,
+        ...(withStoreBatch ? [true] : []),
         ...(withBatched ? [true] : []),
         true,
         ...(withCandidate ? [true] : [])

@@ -4,7 +4,8 @@
  *
  *   --quick                 the quick configuration
  *   --runs=N                measured runs per figure
- *   --contenders=store,floor   only these contenders (store, emmett, floor, floor-batched; candidate with --candidate)
+ *   --contenders=store,floor   only these contenders (store, store-batch, emmett, floor, floor-batched; candidate
+ *                           with --candidate; store-batch runs the projection workload only)
  *   --candidate=<dir>       also run this store from a copy of the repository in <dir> (its src/ and
  *                           migrations/): a change to src/ measured side by side with the store as it is
  *   --workloads=append-1-c8,read-all   only these workloads (ids in bench/plan.ts)

@@ -1,15 +1,18 @@
 /**
- * Projections: the read side, declared as a handler per event and run as a
- * live subscription with checkpoints.
+ * Projections: the read side, declared as a handler per event, per batch or
+ * as a `Stream` pipeline, and run as a live subscription with checkpoints.
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import type * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Subscribable from "effect/Subscribable"
 import type { CheckpointStore, FailedEvent } from "./CheckpointStore.js"
 import { type EventDecodeError, InvalidInput, type StoreError } from "./Errors.js"
@@ -48,10 +51,12 @@ export interface FailurePolicy {
 export type Tables<T extends string> = { readonly [K in T]: string }
 
 /**
+ * What every form of projection declares besides its handler.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Projection<E = never, R = never, T extends string = never> {
+export interface Options<E = never, R = never, T extends string = never> {
   /** Unique per store: it names the checkpoint and the runner lock. */
   readonly name: string
   /** The events the projection sees; all when absent. */
@@ -61,11 +66,6 @@ export interface Projection<E = never, R = never, T extends string = never> {
    * projection follows the hot log, so a rebuild leaves archived streams out).
    */
   readonly includeArchived?: boolean | undefined
-  /**
-   * Applies one event. On the SQL backends, its SQL joins the batch's
-   * transaction. `tables` maps each declared table to the one to write.
-   */
-  readonly handle: (event: RecordedEvent, tables: Tables<T>) => Effect.Effect<void, E, R>
   /**
    * The read model tables the projection owns (SQL backends), by a name of
    * your choosing: `{ totals: "app.order_totals" }`. Declaring them makes
@@ -91,6 +91,71 @@ export interface Projection<E = never, R = never, T extends string = never> {
   /** Default: retry 3 times with exponential backoff from 100 ms, then stop. */
   readonly onFailure?: FailurePolicy | undefined
 }
+
+/**
+ * How a projection applies its events, over events of type `A`
+ * (`RecordedEvent`, or the decoded events of `typed`); exactly one of:
+ *
+ * - `handle`: one event at a time.
+ * - `handleBatch`: a whole batch at once (up to `batchSize` events, in the
+ *   order of the log), so that a read model can be written with one
+ *   multi-row statement per batch.
+ * - `pipeline`: a `Stream` over the batch's events that gives the batch's
+ *   writes (filter, map, group, `mapEffect` with concurrency, …); the
+ *   pipeline runs before the batch's transaction, its writes run in it, in
+ *   the order they come out of the pipeline, before the checkpoint.
+ *
+ * Each batch commits with its checkpoint as one transaction (exactly once),
+ * whatever the form. When a batch keeps failing, its events are applied one
+ * by one (a batch of one event each, with the same retries), so that the
+ * failure policy stops on, or parks, the one event that fails.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Handler<A, E = never, R = never, T extends string = never> =
+  | {
+    /**
+     * Applies one event. On the SQL backends, its SQL joins the batch's
+     * transaction. `tables` maps each declared table to the one to write.
+     */
+    readonly handle: (event: A, tables: Tables<T>) => Effect.Effect<void, E, R>
+    readonly handleBatch?: undefined
+    readonly pipeline?: undefined
+  }
+  | {
+    readonly handle?: undefined
+    /**
+     * Applies the events of a batch, in the order of the log. On the SQL
+     * backends, its SQL joins the batch's transaction.
+     */
+    readonly handleBatch: (events: Arr.NonEmptyReadonlyArray<A>, tables: Tables<T>) => Effect.Effect<void, E, R>
+    readonly pipeline?: undefined
+  }
+  | {
+    readonly handle?: undefined
+    readonly handleBatch?: undefined
+    /**
+     * Turns the events of a batch into the batch's writes. The stream runs
+     * outside the transaction (its lookups can use the whole pool); each
+     * write it gives runs in the batch's transaction, in the order given,
+     * then the checkpoint. Windows, groups and buffers end with the batch.
+     */
+    readonly pipeline: (
+      events: Stream.Stream<A>,
+      tables: Tables<T>
+    ) => Stream.Stream<Effect.Effect<unknown, E, R>, E, R>
+  }
+
+/**
+ * A projection: its options and one of the three forms of handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Projection<E = never, R = never, T extends string = never> =
+  & Options<E, R, T>
+  & Handler<RecordedEvent, E, R, T>
 
 /**
  * What a projection with tables `T` needs besides its handler's requirements:
@@ -126,29 +191,68 @@ export const make = <E = never, R = never, T extends string = never>(
 ): Projection<E, R, T> => projection
 
 /**
- * Declares a projection over the events of a registry: the handler gets each
- * event decoded to its current shape, through the same upcasting as every
- * other reader. Only the registry's event types are read (unless `filter`
- * says otherwise); an event that does not decode is a handler failure, so the
- * failure policy (stop or park) names it.
+ * Declares a projection over the events of a registry: the handler (of any
+ * form) gets each event decoded to its current shape, through the same
+ * upcasting as every other reader. Only the registry's event types are read
+ * (unless `filter` says otherwise); an event that does not decode is a
+ * handler failure, so the failure policy (stop or park) names it.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const typed = <E extends EventType.Event, Err = never, R = never, T extends string = never>(
   registry: EventRegistry.EventRegistry<E>,
-  projection: Omit<Projection<Err, R, T>, "handle"> & {
-    readonly handle: (event: EventRegistry.Recorded<E>, tables: Tables<T>) => Effect.Effect<void, Err, R>
+  projection: Options<Err, R, T> & Handler<EventRegistry.Recorded<E>, Err, R, T>
+): Projection<Err | EventDecodeError, R, T> => {
+  const options = {
+    ...projection,
+    filter: { ...projection.filter, eventTypes: projection.filter?.eventTypes ?? registry.names }
   }
-): Projection<Err | EventDecodeError, R, T> => ({
-  ...projection,
-  filter: { ...projection.filter, eventTypes: projection.filter?.eventTypes ?? registry.names },
-  handle: (event, tables) =>
-    Effect.flatMap(
-      EventRegistry.decode(registry, event, "skip"),
-      Option.match({ onNone: () => Effect.void, onSome: (decoded) => projection.handle(decoded, tables) })
+  const decodeAll = (events: ReadonlyArray<RecordedEvent>) =>
+    Effect.map(
+      Effect.forEach(events, (event) => EventRegistry.decode(registry, event, "skip")),
+      (decoded) => Arr.getSomes(decoded)
     )
-})
+  if (projection.handle !== undefined) {
+    const { handle } = projection
+    return {
+      ...options,
+      handleBatch: undefined,
+      pipeline: undefined,
+      handle: (event, tables) =>
+        Effect.flatMap(
+          EventRegistry.decode(registry, event, "skip"),
+          Option.match({ onNone: () => Effect.void, onSome: (decoded) => handle(decoded, tables) })
+        )
+    }
+  }
+  if (projection.handleBatch !== undefined) {
+    const { handleBatch } = projection
+    return {
+      ...options,
+      handle: undefined,
+      pipeline: undefined,
+      handleBatch: (events, tables) =>
+        Effect.flatMap(
+          decodeAll(events),
+          (decoded) => Arr.isNonEmptyReadonlyArray(decoded) ? handleBatch(decoded, tables) : Effect.void
+        )
+    }
+  }
+  const { pipeline } = projection
+  // Decoded up front, so that an event that does not decode fails the batch
+  // (and then, applied alone, names itself) rather than ending the stream.
+  return {
+    ...options,
+    handle: undefined,
+    handleBatch: undefined,
+    pipeline: (events, tables) =>
+      Stream.unwrap(Effect.map(
+        Effect.flatMap(Stream.runCollect(events), (chunk) => decodeAll(Chunk.toReadonlyArray(chunk))),
+        (decoded) => pipeline(Stream.fromIterable(decoded), tables)
+      ))
+  }
+}
 
 /**
  * The handler kept failing on an event and the policy says stop.

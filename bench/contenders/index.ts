@@ -10,6 +10,7 @@ import * as Store from "./store.js"
 
 export const factories: Record<ContenderId, ContenderFactory> = {
   store: Store.make,
+  "store-batch": Store.makeBatchHandler,
   candidate: Store.makeCandidate,
   emmett: Emmett.make,
   floor: Floor.make,

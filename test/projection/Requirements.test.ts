@@ -5,7 +5,7 @@
  * them type-checks.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, Ref, Schema, SubscriptionRef } from "effect"
+import { Effect, Option, Ref, Schema, Stream, SubscriptionRef } from "effect"
 import type * as Scope from "effect/Scope"
 import { CheckpointStore } from "../../src/CheckpointStore.js"
 import * as EventRegistry from "../../src/events/EventRegistry.js"
@@ -97,4 +97,25 @@ describe("a runner's state", () => {
       expect(Ref.RefTypeId in runner.state).toBe(false)
       expect(Object.keys(runner.state).sort()).toEqual(["changes", "get"])
     }).pipe(Effect.scoped, Effect.provide(MemoryEventStore.layerAll())))
+
+  it("a projection has exactly one handler: per event, per batch or a pipeline", () => {
+    const batched = Projection.make({
+      name: "batched",
+      tables: { totals: "app.totals" },
+      handleBatch: () => Effect.void
+    })
+    const piped = Projection.make({ name: "piped", pipeline: (events) => Stream.map(events, () => Effect.void) })
+    needsAtMost<EventStore | CheckpointStore | RunnerLock | Generations>()(Projection.run(batched))
+    needsAtMost<EventStore | CheckpointStore | RunnerLock>()(Projection.run(piped))
+    // @ts-expect-error: two handlers
+    Projection.make({ name: "two", handle: () => Effect.void, handleBatch: () => Effect.void })
+    // @ts-expect-error: no handler
+    Projection.make({ name: "none" })
+    Projection.typed(EventRegistry.make(Placed), {
+      name: "typed",
+      // @ts-expect-error: a typed batch handler gets the decoded events (here `total`, no `amount`)
+      handleBatch: (events) => Effect.log(events[0].data.amount)
+    })
+    expect(batched.handleBatch).toBeDefined()
+  })
 })

@@ -1,9 +1,11 @@
 /**
- * A batch of events applied to a target: exactly once (the handlers and the
- * checkpoint in one transaction of the `CheckpointStore`) or at least once
- * (the checkpoint saved after the handlers), the checkpoint moved by
- * compare-and-set either way.
+ * A batch of events applied to a target: exactly once (the handler's writes
+ * and the checkpoint in one transaction of the `CheckpointStore`) or at least
+ * once (the checkpoint saved after the handler), the checkpoint moved by
+ * compare-and-set either way. A batch that keeps failing is applied again
+ * event by event, so that the failure policy names one event.
  */
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type { CheckpointConflict } from "../../CheckpointStore.js"
@@ -25,28 +27,29 @@ export interface Target<T extends string> {
 
 export type BatchError = Failures.Stopped | CheckpointConflict | Superseded | InvalidInput | StoreError
 
-// A handler that lost its database connection did not fail on its event:
+const span = (events: Arr.NonEmptyReadonlyArray<RecordedEvent>): string => {
+  const first = Arr.headNonEmpty(events).position
+  const last = Arr.lastNonEmpty(events).position
+  return first === last ? `position ${first}` : `positions ${first} to ${last}`
+}
+
+// A handler that lost its database connection did not fail on its events:
 // the runner starts over from its checkpoint, as after any store error,
-// instead of retrying, parking or stopping on the event.
-const handleOne = <E, R, T extends string>(
+// instead of retrying, parking or stopping on an event.
+const asHandlerFailure = <E, R, T extends string>(
   job: Job<E, R, T>,
-  event: RecordedEvent,
-  tables: Tables<T>
-): Effect.Effect<void, Failures.HandlerFailure | StoreError, R> =>
-  Effect.catchAllCause(
-    job.projection.handle(event, tables),
-    (cause): Effect.Effect<never, Failures.HandlerFailure | StoreError> => {
-      if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
-      const lost = SqlErrors.lostConnectionIn(cause)
-      return lost === undefined
-        ? Effect.fail(new Failures.HandlerFailure(event, cause))
-        : Effect.fail(
-          SqlErrors.storeError(`Projection "${job.name}" lost its database connection at position ${event.position}`)(
-            lost
-          )
-        )
-    }
-  )
+  events: Arr.NonEmptyReadonlyArray<RecordedEvent>
+) =>
+<A, E1, R1>(effect: Effect.Effect<A, E1, R1>): Effect.Effect<A, Failures.HandlerFailure | StoreError, R1> =>
+  Effect.catchAllCause(effect, (cause): Effect.Effect<never, Failures.HandlerFailure | StoreError> => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+    const lost = SqlErrors.lostConnectionIn(cause)
+    return lost === undefined
+      ? Effect.fail(new Failures.HandlerFailure(cause))
+      : Effect.fail(
+        SqlErrors.storeError(`Projection "${job.name}" lost its database connection at ${span(events)}`)(lost)
+      )
+  })
 
 /**
  * Applies a batch and returns the new checkpoint; the checkpoint is compared
@@ -56,38 +59,76 @@ export const apply = <E, R, T extends string>(
   job: Job<E, R, T>,
   target: Target<T>,
   previous: bigint,
-  events: ReadonlyArray<RecordedEvent>
+  batch: ReadonlyArray<RecordedEvent>
 ): Effect.Effect<bigint, BatchError, R> => {
+  if (!Arr.isNonEmptyReadonlyArray(batch)) return Effect.succeed(previous)
+  const last = Arr.lastNonEmpty(batch).position
+  return job.exactlyOnce
+    ? Effect.as(exactlyOnce(job, target, previous, batch), last)
+    : atLeastOnce(job, target, previous, batch).pipe(
+      Effect.zipRight(save(job, target, previous, last)),
+      Effect.as(last)
+    )
+}
+
+/** Moves the checkpoint from `previous` to `last` by compare-and-set, and runs the target's check after a batch. */
+const save = <E, R, T extends string>(job: Job<E, R, T>, target: Target<T>, previous: bigint, last: bigint) =>
+  Effect.zipRight(job.checkpoints.save(target.checkpoint, last, { expected: previous }), target.after(last))
+
+// The whole batch and its checkpoint in one transaction, which first locks
+// the checkpoint, so a runner that lost its lock stands down before its
+// handler can collide with the new runner's writes. A pipeline's stream runs
+// before the transaction; its writes run in it.
+const exactlyOnce = <E, R, T extends string>(
+  job: Job<E, R, T>,
+  target: Target<T>,
+  previous: bigint,
+  events: Arr.NonEmptyReadonlyArray<RecordedEvent>
+): Effect.Effect<void, BatchError, R> => {
   const { checkpoints } = job
   const retry = job.projection.onFailure?.retry ?? Failures.defaultRetry
-  const parkOrStop = Failures.parkOrStop(job, target.checkpoint, previous)
-  const last = events[events.length - 1]
-  if (last === undefined) return Effect.succeed(previous)
-  const save = Effect.zipRight(
-    checkpoints.save(target.checkpoint, last.position, { expected: previous }),
-    target.after(last.position)
-  )
-  if (!job.exactlyOnce) {
-    return Effect.forEach(events, (event) =>
-      handleOne(job, event, target.tables).pipe(
-        Effect.retry({ schedule: retry, while: Failures.isHandlerFailure }),
-        Effect.catchIf(Failures.isHandlerFailure, parkOrStop)
-      ), { discard: true }).pipe(Effect.zipRight(save), Effect.as(last.position))
-  }
-  // Exactly once: the whole batch and its checkpoint in one transaction,
-  // which first locks the checkpoint, so a runner that lost its lock stands
-  // down before its handlers can collide with the new runner's writes. When
-  // a batch keeps failing, its events are retried one by one to find the culprit.
-  const handleAll = Effect.forEach(events, (event) => handleOne(job, event, target.tables), { discard: true })
-  const begin = Effect.zipRight(checkpoints.lock(target.checkpoint, previous), target.before)
-  return checkpoints.transaction(Effect.zipRight(begin, Effect.zipRight(handleAll, save))).pipe(
+  const last = Arr.lastNonEmpty(events).position
+  const inTransaction = <E1, R1>(write: Effect.Effect<void, E1, R1>) =>
+    checkpoints.transaction(
+      checkpoints.lock(target.checkpoint, previous).pipe(
+        Effect.zipRight(target.before),
+        Effect.zipRight(write),
+        Effect.zipRight(save(job, target, previous, last))
+      )
+    )
+  const handled = asHandlerFailure(job, events)
+  return handled(job.apply(events, target.tables)).pipe(
+    Effect.flatMap((write) => inTransaction(handled(write))),
     Effect.retry({ schedule: retry, while: Failures.isHandlerFailure }),
-    Effect.as(last.position),
     Effect.catchIf(Failures.isHandlerFailure, (failure) =>
       events.length > 1
-        ? Effect.reduce(events, previous, (position, event) => apply(job, target, position, [event]))
-        : checkpoints.transaction(Effect.zipRight(begin, Effect.zipRight(parkOrStop(failure), save))).pipe(
-          Effect.as(last.position)
-        ))
+        ? Effect.asVoid(
+          Effect.reduce(events, previous, (position, event) =>
+            Effect.as(exactlyOnce(job, target, position, [event]), event.position))
+        )
+        : inTransaction(Failures.parkOrStop(job, target.checkpoint, previous, Arr.headNonEmpty(events))(failure)))
   )
+}
+
+// The handler outside any transaction, the checkpoint saved after it: a
+// handler per event is retried event by event (a retry repeats only the
+// event that failed); a batch or a pipeline as a whole, then event by event.
+const atLeastOnce = <E, R, T extends string>(
+  job: Job<E, R, T>,
+  target: Target<T>,
+  previous: bigint,
+  events: Arr.NonEmptyReadonlyArray<RecordedEvent>
+): Effect.Effect<void, BatchError, R> => {
+  const retry = job.projection.onFailure?.retry ?? Failures.defaultRetry
+  const attempt = (unit: Arr.NonEmptyReadonlyArray<RecordedEvent>): Effect.Effect<void, BatchError, R> =>
+    job.apply(unit, target.tables).pipe(
+      Effect.flatMap((write) => write),
+      asHandlerFailure(job, unit),
+      Effect.retry({ schedule: retry, while: Failures.isHandlerFailure }),
+      Effect.catchIf(Failures.isHandlerFailure, (failure) =>
+        unit.length > 1
+          ? Effect.forEach(unit, (event) => attempt([event]), { discard: true })
+          : Failures.parkOrStop(job, target.checkpoint, previous, Arr.headNonEmpty(unit))(failure))
+    )
+  return job.perEvent ? Effect.forEach(events, (event) => attempt([event]), { discard: true }) : attempt(events)
 }

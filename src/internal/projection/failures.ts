@@ -31,9 +31,9 @@ export const describe = (cause: Cause.Cause<unknown>): string => {
   return failure instanceof Error ? failure.message : String(failure)
 }
 
-/** The handler failed on `event` (not the store under it). */
+/** The handler failed on a batch (not the store under it). */
 export class HandlerFailure {
-  constructor(readonly event: RecordedEvent, readonly cause: Cause.Cause<unknown>) {}
+  constructor(readonly cause: Cause.Cause<unknown>) {}
 }
 
 export const isHandlerFailure = (error: unknown): error is HandlerFailure => error instanceof HandlerFailure
@@ -46,13 +46,12 @@ export class Stopped {
 export const isStopped = (error: unknown): error is Stopped => error instanceof Stopped
 
 /**
- * The handler gave up on an event, in a batch from `previous` on `checkpoint`:
- * park it, or stop with an error that names it.
+ * The handler gave up on `event`, applied alone after `previous` on
+ * `checkpoint`: park it, or stop with an error that names it.
  */
 export const parkOrStop =
-  <E, R, T extends string>(job: Job<E, R, T>, checkpoint: string, previous: bigint) =>
+  <E, R, T extends string>(job: Job<E, R, T>, checkpoint: string, previous: bigint, event: RecordedEvent) =>
   (failure: HandlerFailure): Effect.Effect<void, Stopped | InvalidInput | StoreError> => {
-    const { event } = failure
     const reason = describe(failure.cause)
     return job.projection.onFailure?.then === "park"
       ? Effect.zipRight(

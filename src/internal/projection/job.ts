@@ -8,11 +8,16 @@ import * as Ref from "effect/Ref"
 import { CheckpointStore } from "../../CheckpointStore.js"
 import { EventStore } from "../../EventStore.js"
 import type { Projection } from "../../Projection.js"
+import * as Handler from "./handler.js"
 import * as State from "./state.js"
 
 export interface Job<E, R, T extends string> {
   readonly projection: Projection<E, R, T>
   readonly name: string
+  /** The projection's handler, whatever its form. */
+  readonly apply: Handler.Apply<E, R, T>
+  /** A handler per event: at least once, each event is retried on its own. */
+  readonly perEvent: boolean
   readonly store: EventStore
   readonly checkpoints: CheckpointStore
   readonly batchSize: number
@@ -31,6 +36,8 @@ export const make = <E, R, T extends string>(
     return {
       projection,
       name: projection.name,
+      apply: Handler.applyOf(projection),
+      perEvent: projection.handle !== undefined,
       store: yield* EventStore,
       checkpoints: yield* CheckpointStore,
       batchSize: projection.batchSize ?? 100,
