@@ -29,9 +29,13 @@ export interface GlobalOrder {
   readonly settledHorizon: Effect.Effect<bigint, StoreError>
 }
 
-// Waiting on an in-flight append: poll quickly at first (most commit within a
-// millisecond or two), then settle at 20 ms for long user transactions.
-const waitSchedule = Schedule.exponential("1 millis", 2).pipe(Schedule.union(Schedule.spaced("20 millis")))
+// Waiting on an in-flight append: poll every millisecond for the first 25 ms
+// (most commit within a millisecond or two, and a live reader waits here only
+// at a hole), then every 20 ms for long user transactions.
+const waitSchedule = Schedule.spaced("1 millis").pipe(
+  Schedule.upTo("25 millis"),
+  Schedule.andThen(Schedule.spaced("20 millis"))
+)
 
 const readLog = "read the global log"
 

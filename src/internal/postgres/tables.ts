@@ -19,15 +19,21 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
     events,
     archive,
     streams: sql(`${schema}.streams`),
+    positions: sql(`${schema}.events_position_seq`),
     deletions: sql(`${schema}.stream_deletions`),
     appendToStream: sql(`${schema}.append_to_stream`),
     viewStream: sql(`${schema}.view_stream`),
     storedColumns,
     // Qualified by the alias `e` that every read gives the events table: ORDER BY
     // would otherwise pick the text output columns and sort "10" before "9".
+    // The instants come as epoch milliseconds (float8, microseconds as the
+    // fraction): a `Date` from a number costs a fraction of parsing the
+    // timestamp's text, which node-postgres would do for every row.
     eventColumns: sql.literal(
       "e.position::text AS position, e.event_id::text AS event_id, e.stream_id, e.stream_version::text AS stream_version, " +
-        "e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at, e.erased_at"
+        "e.event_type, e.schema_version, e.data, e.metadata, " +
+        "(extract(epoch FROM e.recorded_at) * 1000)::float8 AS recorded_at, " +
+        "(extract(epoch FROM e.erased_at) * 1000)::float8 AS erased_at"
     ),
     // The hot log and the archive as one relation. PostgreSQL flattens the
     // UNION ALL and pushes the conditions into both sides, so a keyset page is a
@@ -46,19 +52,34 @@ export interface EventRow {
   readonly schema_version: number
   readonly data: unknown
   readonly metadata: EventMetadata
-  readonly recorded_at: Date
-  readonly erased_at: Date | null
+  /** Milliseconds since the epoch, with the microseconds as the fraction (`Date` keeps whole milliseconds). */
+  readonly recorded_at: number
+  readonly erased_at: number | null
 }
 
-export const toRecordedEvent = (row: EventRow): RecordedEvent => ({
-  eventId: row.event_id,
-  streamId: row.stream_id,
-  streamVersion: Number(row.stream_version),
-  position: BigInt(row.position),
-  eventType: row.event_type,
-  schemaVersion: row.schema_version,
-  data: row.data,
-  metadata: row.metadata,
-  recordedAt: row.recorded_at,
-  ...(row.erased_at === null ? {} : { erasedAt: row.erased_at })
-})
+// One object literal per shape, no spread: this runs for every event read.
+export const toRecordedEvent = (row: EventRow): RecordedEvent =>
+  row.erased_at === null
+    ? {
+      eventId: row.event_id,
+      streamId: row.stream_id,
+      streamVersion: Number(row.stream_version),
+      position: BigInt(row.position),
+      eventType: row.event_type,
+      schemaVersion: row.schema_version,
+      data: row.data,
+      metadata: row.metadata,
+      recordedAt: new Date(row.recorded_at)
+    }
+    : {
+      eventId: row.event_id,
+      streamId: row.stream_id,
+      streamVersion: Number(row.stream_version),
+      position: BigInt(row.position),
+      eventType: row.event_type,
+      schemaVersion: row.schema_version,
+      data: row.data,
+      metadata: row.metadata,
+      recordedAt: new Date(row.recorded_at),
+      erasedAt: new Date(row.erased_at)
+    }
