@@ -112,6 +112,12 @@ export interface LogRun {
    * `(settled, drawn]` belong to appends in flight, or are holes.
    */
   readonly drawn: bigint
+  /**
+   * Whether an append of this store instance was running when the look
+   * ended: its end wakes the reader, so a hole may be waited out with
+   * wake-ups. Without one, a hole is left to the settled horizon at once.
+   */
+  readonly appending: boolean
 }
 
 /** One page of the live streams, in stream id order (code point order). */

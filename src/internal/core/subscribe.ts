@@ -21,9 +21,10 @@ import * as Validation from "../validation/index.js"
 import type { EventStoreDriver } from "./driver.js"
 
 /**
- * How long a hole right above the cursor is waited out with wake-ups before
- * the settled horizon settles it: an append of this process wakes its
- * subscribers when it commits, so a hole it leaves usually closes sooner.
+ * How long a hole right above the cursor is waited out with wake-ups, while
+ * appends of this process run, before the settled horizon settles it: an
+ * append of this process wakes its subscribers when it ends, so a hole it
+ * leaves usually closes sooner.
  */
 const holePatienceMillis = 5
 
@@ -68,7 +69,7 @@ export const subscribe =
             horizon = run.settled
             cursor = run.settled + 1n
             if (run.settled >= run.drawn) wait = "wakeup"
-            else if (!full) [wait, holeAt, holeSince] = ["hole", cursor, now]
+            else if (!full && run.appending) [wait, holeAt, holeSince] = ["hole", cursor, now]
             return Chunk.unsafeFromArray(run.events)
           }
           if (run.drawn < cursor) {
@@ -77,10 +78,11 @@ export const subscribe =
             return Chunk.empty<RecordedEvent>()
           }
           // A hole at the cursor: an append in flight, or one that will never
-          // commit. Wait for it a little; past that, only the settled horizon
-          // can tell which, and it waits for the append's end.
+          // commit. While an append of this process runs (its end wakes us),
+          // wait for it a little; otherwise, or past that, only the settled
+          // horizon can tell which, and it waits for the append's end.
           if (holeAt !== cursor) [holeAt, holeSince] = [cursor, now]
-          if (now - holeSince < holePatienceMillis) {
+          if (run.appending && now - holeSince < holePatienceMillis) {
             wait = "hole"
             return Chunk.empty<RecordedEvent>()
           }

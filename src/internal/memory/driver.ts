@@ -138,7 +138,12 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
         const settled = end < drawn ? end : drawn
         return Effect.map(
           readLogPage({ ...query, to: settled }),
-          (events): LogRun => ({ settled: settled < query.from ? query.from - 1n : settled, events, drawn })
+          (events): LogRun => ({
+            settled: settled < query.from ? query.from - 1n : settled,
+            events,
+            drawn,
+            appending: false
+          })
         )
       }),
 

@@ -26,9 +26,15 @@ export const make = (
     const tables = Tables.make(sql, schema)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, wakeupOptions)
+    // `track` wakes the subscribers when an append ends (after its commit, or
+    // its failure), so the append itself need not.
+    const append = Append.make(sql, tables, Effect.void)
+    const reads = Reads.make(sql, tables)
     return {
-      append: Append.make(sql, tables, wakeups.nudge),
-      ...Reads.make(sql, tables),
+      append: (prepared) => wakeups.track(append(prepared)),
+      ...reads,
+      readLogRun: (query) =>
+        Effect.zipWith(reads.readLogRun(query), wakeups.appending, (run, appending) => ({ ...run, appending })),
       settledHorizon: globalOrder.settledHorizon,
       wakeups: wakeups.register,
       isTransient,

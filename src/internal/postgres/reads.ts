@@ -8,7 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { StoreError } from "../../Errors.js"
 import type { StreamInfo } from "../../RecordedEvent.js"
-import type { EventStoreDriver, LogRun, StreamState } from "../core/driver.js"
+import type { EventStoreDriver, LogRun, LogRunQuery, StreamState } from "../core/driver.js"
+import { notReadCommitted } from "./globalOrder.js"
 import { storeError } from "./sqlErrors.js"
 import * as Standby from "./standby.js"
 import { type EventRow, type Tables, toRecordedEvent } from "./tables.js"
@@ -18,6 +19,7 @@ interface Drawn {
   readonly drawn: string
   readonly is_called: boolean
   readonly standby: boolean
+  readonly isolation: string
 }
 
 /** How many of `positions` (ascending) are `from`, `from + 1`, … without a hole. */
@@ -37,6 +39,11 @@ export const streamState = (sql: SqlClient.SqlClient, tables: Tables) => (stream
         Option.map(Option.fromNullable(row), (found): StreamState => ({ ...found, version: Number(found.version) }))
       )
     )
+
+/** The driver's reads; the look of a live reader without `appending`, which the wake-ups know. */
+type Reads =
+  & Pick<EventStoreDriver, "streamState" | "openStream" | "readStreamPage" | "readLogPage" | "listStreamsPage">
+  & { readonly readLogRun: (query: LogRunQuery) => Effect.Effect<Omit<LogRun, "appending">, StoreError> }
 
 export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
   const source = (includeArchived: boolean) => includeArchived ? tables.hotAndArchived : tables.events
@@ -58,10 +65,7 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
       Effect.catchTag("SqlError", storeError("Could not read the global log"))
     )
 
-  const driver: Pick<
-    EventStoreDriver,
-    "streamState" | "openStream" | "readStreamPage" | "readLogPage" | "readLogRun" | "listStreamsPage"
-  > = {
+  const driver: Reads = {
     streamState: (streamId) =>
       state(streamId).pipe(Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))),
 
@@ -133,6 +137,10 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
       const seen = (rows: ReadonlyArray<Drawn & { readonly position: string | null }>) => {
         const [first] = rows
         if (first?.standby === true) return Effect.fail(Standby.refusal("follow the global log"))
+        // As for the horizon: the reader's rules hold for READ COMMITTED only.
+        if (first !== undefined && first.isolation !== "read committed") {
+          return Effect.fail(notReadCommitted(first.isolation))
+        }
         const n = runLength(query.from, rows.map((row) => row.position))
         return Effect.succeed({
           n,
@@ -140,8 +148,9 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
           drawn: first !== undefined && first.is_called ? BigInt(first.drawn) : 0n
         })
       }
-      const run: Effect.Effect<LogRun, StoreError> = unfiltered
-        ? sql<Drawn & EventRow>`SELECT s.last_value::text AS drawn, s.is_called, pg_is_in_recovery() AS standby, r.*
+      const run: Effect.Effect<Omit<LogRun, "appending">, StoreError> = unfiltered
+        ? sql<Drawn & EventRow>`SELECT s.last_value::text AS drawn, s.is_called, pg_is_in_recovery() AS standby,
+              current_setting('transaction_isolation') AS isolation, r.*
             FROM ${tables.positions} s LEFT JOIN LATERAL (
               SELECT ${tables.eventColumns} FROM ${table} e WHERE e.position >= ${from}
               ORDER BY e.position LIMIT ${query.limit}
@@ -155,7 +164,7 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
           )
         )
         : sql<Drawn & { readonly position: string | null }>`SELECT s.last_value::text AS drawn, s.is_called,
-              pg_is_in_recovery() AS standby, r.position
+              pg_is_in_recovery() AS standby, current_setting('transaction_isolation') AS isolation, r.position
             FROM ${tables.positions} s LEFT JOIN LATERAL (
               SELECT e.position::text AS position FROM ${table} e WHERE e.position >= ${from}
               ORDER BY e.position LIMIT ${query.limit}
