@@ -88,6 +88,38 @@ export interface LogPageQuery {
   readonly limit: number
 }
 
+/** A live reader's look right above its cursor: see `EventStoreDriver.readLogRun`. */
+export interface LogRunQuery {
+  readonly from: bigint
+  readonly filter: ResolvedFilter
+  readonly includeArchived: boolean
+  /** The most positions the look examines. */
+  readonly limit: number
+}
+
+/** What a live reader found right above its cursor, without waiting for anything. */
+export interface LogRun {
+  /**
+   * The end of the run of positions from `from` on that are all committed
+   * (no hole), at most `limit` long; `from - 1` when `from` itself is not
+   * committed. Every position up to it is settled.
+   */
+  readonly settled: bigint
+  /** The events of that run that pass the filter, in position order. */
+  readonly events: ReadonlyArray<RecordedEvent>
+  /**
+   * The last position handed out when the look began: positions in
+   * `(settled, drawn]` belong to appends in flight, or are holes.
+   */
+  readonly drawn: bigint
+  /**
+   * Whether an append of this store instance was running when the look
+   * ended: its end wakes the reader, so a hole may be waited out with
+   * wake-ups. Without one, a hole is left to the settled horizon at once.
+   */
+  readonly appending: boolean
+}
+
 /** One page of the live streams, in stream id order (code point order). */
 export interface StreamsPageQuery {
   readonly after: string | undefined
@@ -140,6 +172,12 @@ export interface EventStoreDriver {
    * committed and visible to reads that start now, or will never exist.
    */
   readonly settledHorizon: Effect.Effect<bigint, StoreError>
+  /**
+   * The run of committed positions right above a live reader's cursor, and
+   * the last position handed out, in one look that waits for nothing. The
+   * caller guarantees that every position below `from` is settled.
+   */
+  readonly readLogRun: (query: LogRunQuery) => Effect.Effect<LogRun, StoreError>
   /**
    * Registers a live reader for the scope and returns the effect that waits
    * for its next wake-up (the log may have grown), or an idle timeout.

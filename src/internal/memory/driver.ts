@@ -16,7 +16,14 @@ import * as Ref from "effect/Ref"
 import type { ConcurrencyError, StreamDeleted } from "../../Errors.js"
 import type { EventMetadata } from "../../EventData.js"
 import type { RecordedEvent, StreamInfo } from "../../RecordedEvent.js"
-import type { EventStoreDriver, LifecycleCheck, MetadataRow, MetadataWrite, StreamReadState } from "../core/driver.js"
+import type {
+  EventStoreDriver,
+  LifecycleCheck,
+  LogRun,
+  MetadataRow,
+  MetadataWrite,
+  StreamReadState
+} from "../core/driver.js"
 import * as Validation from "../validation/index.js"
 import { asJsonb, jsonbOf } from "./postgresEmulation.js"
 import * as State from "./state.js"
@@ -122,6 +129,23 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
     readLogPage,
 
     settledHorizon: Effect.map(current, (state) => BigInt(state.size)),
+
+    // Nothing here is ever in flight: every position up to the head is settled.
+    readLogRun: (query) =>
+      Effect.flatMap(current, (state) => {
+        const drawn = BigInt(state.size)
+        const end = query.from + BigInt(query.limit) - 1n
+        const settled = end < drawn ? end : drawn
+        return Effect.map(
+          readLogPage({ ...query, to: settled }),
+          (events): LogRun => ({
+            settled: settled < query.from ? query.from - 1n : settled,
+            events,
+            drawn,
+            appending: false
+          })
+        )
+      }),
 
     wakeups: Effect.map(PubSub.subscribe(appended), (queue) => Queue.take(queue)),
 

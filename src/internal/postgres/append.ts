@@ -64,7 +64,7 @@ export const batchEntryOf = (append: Validation.PreparedAppend): string => {
     `"e":${batchOf(append)}}`
 }
 
-export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Effect<void>): Appends => {
+export const make = (sql: SqlClient.SqlClient, tables: Tables): Appends => {
   const statement = (fn: typeof tables.appendToStream, append: Validation.PreparedAppend) => {
     const [expected, version] = typeof append.expected === "number" ? ["exact", append.expected] : [append.expected, 0]
     const ids = `{${append.events.map((event) => event.eventId).join(",")}}`
@@ -162,9 +162,6 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables, nudge: Effect.Eff
       )
       const outcome = rows?.[0]
       if (rows !== null && outcome !== undefined && outcome.rejection === null) {
-        // Committed already unless the caller's transaction is still open; then
-        // the poller notices once it commits.
-        if (!inTransaction) yield* nudge
         return {
           _tag: "Appended",
           streamVersion: Number(rows[rows.length - 1]?.stream_version ?? outcome.stream_version),

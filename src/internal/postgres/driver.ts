@@ -28,10 +28,16 @@ export const make = (
     const tables = Tables.make(sql, schema)
     const globalOrder = yield* GlobalOrder.make(schema)
     const wakeups = yield* Wakeups.make(schema, wakeupOptions)
-    const appends = Append.make(sql, tables, wakeups.nudge)
+    // `track` wakes the subscribers when an append ends (after its commit, or
+    // its failure), so the appends themselves need not.
+    const appends = Append.make(sql, tables)
+    const append = options.groupCommit ? yield* GroupCommit.make(sql, tables, appends) : appends.alone
+    const reads = Reads.make(sql, tables)
     return {
-      append: options.groupCommit ? yield* GroupCommit.make(sql, tables, appends, wakeups.nudge) : appends.alone,
-      ...Reads.make(sql, tables),
+      append: (prepared) => wakeups.track(append(prepared)),
+      ...reads,
+      readLogRun: (query) =>
+        Effect.zipWith(reads.readLogRun(query), wakeups.appending, (run, appending) => ({ ...run, appending })),
       settledHorizon: globalOrder.settledHorizon,
       wakeups: wakeups.register,
       isTransient,

@@ -29,11 +29,21 @@ export interface GlobalOrder {
   readonly settledHorizon: Effect.Effect<bigint, StoreError>
 }
 
-// Waiting on an in-flight append: poll quickly at first (most commit within a
-// millisecond or two), then settle at 20 ms for long user transactions.
-const waitSchedule = Schedule.exponential("1 millis", 2).pipe(Schedule.union(Schedule.spaced("20 millis")))
+// Waiting on an in-flight append: poll every millisecond for the first 25 ms
+// (most commit within a millisecond or two, and a live reader waits here only
+// at a hole), then every 20 ms for long user transactions.
+const waitSchedule = Schedule.spaced("1 millis").pipe(
+  Schedule.upTo("25 millis"),
+  Schedule.andThen(Schedule.spaced("20 millis"))
+)
 
 const readLog = "read the global log"
+
+/** The refusal of a global read in a transaction whose snapshot is older than its statements. */
+export const notReadCommitted = (isolation: string): StoreError =>
+  new StoreError({
+    message: `Reading the global log needs READ COMMITTED isolation, not ${isolation}: run it outside this transaction`
+  })
 
 /**
  * Fails on a hot standby (with a `StoreError` caused by `HotStandby`), so that
@@ -93,14 +103,9 @@ export const make = (schema: string): Effect.Effect<GlobalOrder, SqlError | Stor
       const [row] = yield* inFlight
       if (row === undefined) return 0n
       if (row.standby) return yield* Standby.refusal(readLog)
-      if (row.isolation !== "read committed") {
-        // A snapshot taken before the wait would still miss what the waited-for
-        // transactions commit, and the reader would skip their events.
-        return yield* new StoreError({
-          message:
-            `Reading the global log needs READ COMMITTED isolation, not ${row.isolation}: run it outside this transaction`
-        })
-      }
+      // A snapshot taken before the wait would still miss what the waited-for
+      // transactions commit, and the reader would skip their events.
+      if (row.isolation !== "read committed") return yield* notReadCommitted(row.isolation)
       const horizon = row.is_called ? BigInt(row.last_value) : 0n
       if (row.writers !== null && row.writers.length > 0) {
         yield* stillRunning(row.writers).pipe(

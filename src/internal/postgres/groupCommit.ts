@@ -77,8 +77,7 @@ const couldNotAppend = (append: Validation.PreparedAppend) => `Could not append 
 export const make = (
   sql: SqlClient.SqlClient,
   tables: Tables,
-  appends: Append.Appends,
-  nudge: Effect.Effect<void>
+  appends: Append.Appends
 ): Effect.Effect<EventStoreDriver["append"], never, Scope.Scope> =>
   Effect.gen(function*() {
     const fibers = yield* FiberSet.make()
@@ -137,7 +136,6 @@ export const make = (
     const answered = (batch: ReadonlyArray<Pending>, rows: ReadonlyArray<BatchRow>) =>
       Effect.gen(function*() {
         const byIndex = new Map(rows.map((row) => [row.append_index, row]))
-        let appended = false
         const lookups: Array<Effect.Effect<void>> = []
         for (let i = 0; i < batch.length; i++) {
           const pending = batch[i] as Pending
@@ -148,7 +146,6 @@ export const make = (
               new StoreError({ message: `${couldNotAppend(pending.append)}: the batch returned no outcome for it` })
             )
           } else if (row.rejection === null) {
-            appended = true
             yield* Deferred.succeed(pending.outcome, {
               _tag: "Appended",
               streamVersion: Number(row.head),
@@ -188,7 +185,6 @@ export const make = (
             })
           }
         }
-        if (appended) yield* nudge
         for (const lookup of lookups) yield* FiberSet.run(fibers, lookup)
       })
 

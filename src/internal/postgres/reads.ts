@@ -6,10 +6,28 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type { StoreError } from "../../Errors.js"
 import type { StreamInfo } from "../../RecordedEvent.js"
-import type { EventStoreDriver, StreamState } from "../core/driver.js"
+import type { EventStoreDriver, LogRun, LogRunQuery, StreamState } from "../core/driver.js"
+import { notReadCommitted } from "./globalOrder.js"
 import { storeError } from "./sqlErrors.js"
+import * as Standby from "./standby.js"
 import { type EventRow, type Tables, toRecordedEvent } from "./tables.js"
+
+/** What a live reader's look reads first: the sequence, before the rows (see docs/global-order.md). */
+interface Drawn {
+  readonly drawn: string
+  readonly is_called: boolean
+  readonly standby: boolean
+  readonly isolation: string
+}
+
+/** How many of `positions` (ascending) are `from`, `from + 1`, … without a hole. */
+const runLength = (from: bigint, positions: ReadonlyArray<string | null>): number => {
+  let n = 0
+  while (n < positions.length && positions[n] === (from + BigInt(n)).toString()) n++
+  return n
+}
 
 /** A stream's row, as an expected-version check reads it (`FOR UPDATE` to hold it against appends). */
 export const streamState = (sql: SqlClient.SqlClient, tables: Tables) => (streamId: string, lock?: "FOR UPDATE") =>
@@ -22,14 +40,32 @@ export const streamState = (sql: SqlClient.SqlClient, tables: Tables) => (stream
       )
     )
 
+/** The driver's reads; the look of a live reader without `appending`, which the wake-ups know. */
+type Reads =
+  & Pick<EventStoreDriver, "streamState" | "openStream" | "readStreamPage" | "readLogPage" | "listStreamsPage">
+  & { readonly readLogRun: (query: LogRunQuery) => Effect.Effect<Omit<LogRun, "appending">, StoreError> }
+
 export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
   const source = (includeArchived: boolean) => includeArchived ? tables.hotAndArchived : tables.events
   const state = streamState(sql, tables)
 
-  const driver: Pick<
-    EventStoreDriver,
-    "streamState" | "openStream" | "readStreamPage" | "readLogPage" | "listStreamsPage"
-  > = {
+  const readLogPage: EventStoreDriver["readLogPage"] = ({ filter, from, includeArchived, limit, to }) =>
+    sql<EventRow>`SELECT ${tables.eventColumns} FROM ${source(includeArchived)} e
+      WHERE ${
+      sql.and([
+        sql`e.position >= ${from.toString()}`,
+        sql`e.position <= ${to.toString()}`,
+        ...(filter.eventTypes ? [sql`e.event_type IN ${sql.in(filter.eventTypes)}`] : []),
+        ...(filter.categories ? [sql`e.category IN ${sql.in(filter.categories)}`] : []),
+        ...(filter.streamIds ? [sql`e.stream_id IN ${sql.in(filter.streamIds)}`] : [])
+      ])
+    }
+      ORDER BY e.position LIMIT ${limit}`.pipe(
+      Effect.map((rows) => rows.map(toRecordedEvent)),
+      Effect.catchTag("SqlError", storeError("Could not read the global log"))
+    )
+
+  const driver: Reads = {
     streamState: (streamId) =>
       state(streamId).pipe(Effect.catchTag("SqlError", storeError(`Could not read stream "${streamId}"`))),
 
@@ -86,21 +122,63 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
         )
     },
 
-    readLogPage: ({ filter, from, includeArchived, limit, to }) =>
-      sql<EventRow>`SELECT ${tables.eventColumns} FROM ${source(includeArchived)} e
-        WHERE ${
-        sql.and([
-          sql`e.position >= ${from.toString()}`,
-          sql`e.position <= ${to.toString()}`,
-          ...(filter.eventTypes ? [sql`e.event_type IN ${sql.in(filter.eventTypes)}`] : []),
-          ...(filter.categories ? [sql`e.category IN ${sql.in(filter.categories)}`] : []),
-          ...(filter.streamIds ? [sql`e.stream_id IN ${sql.in(filter.streamIds)}`] : [])
-        ])
+    readLogPage,
+
+    // One statement: the sequence first, then the rows right above the cursor,
+    // unfiltered, so that a hole shows whatever the filter. Without a filter the
+    // rows are the events; with one, only the positions are read here and the
+    // run's events in a second statement (after the look, so they are settled).
+    readLogRun: (query) => {
+      const table = source(query.includeArchived)
+      const from = query.from.toString()
+      const { categories, eventTypes, streamIds } = query.filter
+      const unfiltered = eventTypes === undefined && categories === undefined && streamIds === undefined
+      // What the look saw: the last position drawn, and how many rows from `from` on have no hole.
+      const seen = (rows: ReadonlyArray<Drawn & { readonly position: string | null }>) => {
+        const [first] = rows
+        if (first?.standby === true) return Effect.fail(Standby.refusal("follow the global log"))
+        // As for the horizon: the reader's rules hold for READ COMMITTED only.
+        if (first !== undefined && first.isolation !== "read committed") {
+          return Effect.fail(notReadCommitted(first.isolation))
+        }
+        const n = runLength(query.from, rows.map((row) => row.position))
+        return Effect.succeed({
+          n,
+          settled: query.from + BigInt(n) - 1n,
+          drawn: first !== undefined && first.is_called ? BigInt(first.drawn) : 0n
+        })
       }
-        ORDER BY e.position LIMIT ${limit}`.pipe(
-        Effect.map((rows) => rows.map(toRecordedEvent)),
-        Effect.catchTag("SqlError", storeError("Could not read the global log"))
-      ),
+      const run: Effect.Effect<Omit<LogRun, "appending">, StoreError> = unfiltered
+        ? sql<Drawn & EventRow>`SELECT s.last_value::text AS drawn, s.is_called, pg_is_in_recovery() AS standby,
+              current_setting('transaction_isolation') AS isolation, r.*
+            FROM ${tables.positions} s LEFT JOIN LATERAL (
+              SELECT ${tables.eventColumns} FROM ${table} e WHERE e.position >= ${from}
+              ORDER BY e.position LIMIT ${query.limit}
+            ) r ON TRUE ORDER BY r.position::bigint`.pipe(
+          Effect.catchTag("SqlError", storeError("Could not read the global log")),
+          Effect.flatMap((rows) =>
+            Effect.map(
+              seen(rows),
+              ({ drawn, n, settled }) => ({ settled, drawn, events: rows.slice(0, n).map(toRecordedEvent) })
+            )
+          )
+        )
+        : sql<Drawn & { readonly position: string | null }>`SELECT s.last_value::text AS drawn, s.is_called,
+              pg_is_in_recovery() AS standby, current_setting('transaction_isolation') AS isolation, r.position
+            FROM ${tables.positions} s LEFT JOIN LATERAL (
+              SELECT e.position::text AS position FROM ${table} e WHERE e.position >= ${from}
+              ORDER BY e.position LIMIT ${query.limit}
+            ) r ON TRUE ORDER BY r.position::bigint`.pipe(
+          Effect.catchTag("SqlError", storeError("Could not read the global log")),
+          Effect.flatMap(seen),
+          Effect.flatMap(({ drawn, n, settled }) =>
+            n === 0
+              ? Effect.succeed({ settled, drawn, events: [] })
+              : Effect.map(readLogPage({ ...query, to: settled }), (events) => ({ settled, drawn, events }))
+          )
+        )
+      return run
+    },
 
     listStreamsPage: ({ after, category, limit }) =>
       sql<{

@@ -25,8 +25,13 @@ export interface Wakeups {
    * its next wake-up: a signal sent after the registration, or `idle` passing.
    */
   readonly register: Effect.Effect<Effect.Effect<void>, never, Scope.Scope>
-  /** Wakes every subscriber of this process now (after an append committed here). */
-  readonly nudge: Effect.Effect<void>
+  /**
+   * Runs an append of this process, counted as running until it ends, and
+   * wakes the subscribers when it ends, however it ends.
+   */
+  readonly track: <A, E, R>(append: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Whether an append of this process is running (`track`). */
+  readonly appending: Effect.Effect<boolean>
 }
 
 /**
@@ -110,5 +115,19 @@ export const make = (
       return Queue.take(queue).pipe(Effect.timeoutOption(idle), Effect.asVoid)
     })
 
-    return { register, nudge: Effect.asVoid(wake) }
+    // A subscriber at a hole waits for a wake-up while one of these runs: the
+    // wake-up after the count drops is what ends that wait.
+    const running = yield* Ref.make(0)
+    const track = <A, E, R>(append: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Ref.update(running, (n) => n + 1),
+        () => append,
+        () => Effect.zipRight(Ref.update(running, (n) => n - 1), wake)
+      )
+
+    return {
+      register,
+      track,
+      appending: Effect.map(Ref.get(running), (n) => n > 0)
+    }
   })
