@@ -24,6 +24,26 @@ interface Op {
 
 const idOf = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`
 
+/**
+ * Creates a stream's row in a transaction of its own, committed (and awaited)
+ * when the returned effect runs: an append to that stream waits for it
+ * meanwhile. (A row another transaction merely holds, group commit does not
+ * wait for: it makes that append alone.)
+ */
+const creating = (schema: string, streamId: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const created = yield* Deferred.make<void>()
+    const release = yield* Deferred.make<void>()
+    const fiber = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+      yield* sql`INSERT INTO ${sql(`${schema}.streams`)} (stream_id, category, version) VALUES (${streamId}, 'Hold', 0)`
+      yield* Deferred.succeed(created, undefined)
+      yield* Deferred.await(release)
+    })))
+    yield* Deferred.await(created)
+    return Deferred.succeed(release, undefined).pipe(Effect.zipRight(Fiber.join(fiber)))
+  })
+
 // A small seeded generator (mulberry32), so that a failure can be replayed.
 const random = (seed: number) => {
   let state = seed >>> 0
@@ -197,22 +217,7 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* EventStore
-        // Creates a stream's row in a transaction of its own, committed when
-        // released: a batch that appends to that stream waits for it (a row
-        // another transaction merely holds, the batch does not wait for).
-        const hold = (streamId: string) =>
-          Effect.gen(function*() {
-            const locked = yield* Deferred.make<void>()
-            const release = yield* Deferred.make<void>()
-            const fiber = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-              yield* sql`INSERT INTO ${sql(`${interruptSchema}.streams`)} (stream_id, category, version)
-                VALUES (${streamId}, 'Hold', 0)`
-              yield* Deferred.succeed(locked, undefined)
-              yield* Deferred.await(release)
-            })))
-            yield* Deferred.await(locked)
-            return Deferred.succeed(release, undefined).pipe(Effect.zipRight(Fiber.join(fiber)))
-          })
+        const hold = (streamId: string) => creating(interruptSchema, streamId)
         const waitingOn = (fn: string) =>
           eventually(
             sql<{ readonly waiting: number }>`SELECT count(*)::int AS waiting FROM pg_stat_activity
@@ -453,20 +458,7 @@ describe.skipIf(!serverAvailable)("group commit on PostgreSQL", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* EventStore
-        // Creating a stream, uncommitted until released: a batch appending to it waits.
-        const hold = (streamId: string) =>
-          Effect.gen(function*() {
-            const locked = yield* Deferred.make<void>()
-            const release = yield* Deferred.make<void>()
-            const fiber = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-              yield* sql`INSERT INTO ${sql(`${lostSchema}.streams`)} (stream_id, category, version)
-                VALUES (${streamId}, 'Hold', 0)`
-              yield* Deferred.succeed(locked, undefined)
-              yield* Deferred.await(release)
-            })))
-            yield* Deferred.await(locked)
-            return Deferred.succeed(release, undefined).pipe(Effect.zipRight(Fiber.join(fiber)))
-          })
+        const hold = (streamId: string) => creating(lostSchema, streamId)
         const release1 = yield* hold("Hold")
         const release2 = yield* hold("Hold-2")
         const lone = yield* Effect.fork(store.append("Hold", [{ eventType: "E", data: "lone" }]))
