@@ -15,7 +15,7 @@ import { loader } from "../../src/internal/postgres/migrator.js"
 import { Migrations, PostgresEventStore } from "../../src/postgres/index.js"
 import { RunnerLock } from "../../src/RunnerLock.js"
 import { SnapshotStore } from "../../src/SnapshotStore.js"
-import { startupTimeout } from "../support/wait.js"
+import { patience, startupTimeout } from "../support/wait.js"
 import { databaseUrl, pgLayer, serverAvailable, uniqueSchema } from "./support.js"
 
 /** Runs `body`, then drops `schema` on a connection of its own, whatever happened. */
@@ -99,7 +99,7 @@ describe.skipIf(!serverAvailable)("PostgresEventStore's server layers", () => {
             lockOf(second),
             (lock) => Effect.scoped(Effect.as(lock.acquire("orders"), "acquired"))
           ).pipe(
-            Effect.timeoutOption(Duration.seconds(20))
+            Effect.timeoutOption(patience)
           )
           expect(after).toEqual(Option.some("acquired"))
         }).pipe(Effect.scoped)

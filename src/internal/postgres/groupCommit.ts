@@ -70,9 +70,10 @@ const endOfTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
 const couldNotAppend = (append: Validation.PreparedAppend) => `Could not append to "${append.streamId}"`
 
 /**
- * The driver's append with group commit; the appends `alone` is the path of
- * an append inside a transaction, of a batch of one, and of every append of
- * a batch that failed as a whole before it committed.
+ * The driver's append with group commit. `appends.alone` is the path of an
+ * append inside a transaction, of an append whose stream row another
+ * transaction held ("busy"), and of every append of a batch the server
+ * refused as a whole; `appends.unlessBusy` that of a lone append.
  */
 export const make = (
   sql: SqlClient.SqlClient,
@@ -106,17 +107,24 @@ export const make = (
 
     const settle = (pending: Pending, exit: Exit.Exit<AppendAttempt, Failure>) => Deferred.done(pending.outcome, exit)
 
-    // Each append made alone, at once: what a batch falls back to when the
-    // server refused it as a whole (a deadlock with another transaction, a
-    // value one append carries that the server will not store, a read-only
-    // standby): nothing of it was committed, and each append gets the outcome
-    // it would have had alone.
-    const eachAlone = (batch: ReadonlyArray<Pending>) =>
-      Effect.forEach(batch, (pending) =>
-        Effect.exit(appends.alone(pending.append)).pipe(Effect.flatMap((exit) => settle(pending, exit))), {
-        concurrency: "unbounded",
-        discard: true
-      })
+    // The append made alone, outside the round trip in flight (where it may
+    // wait for a stream row without anything queueing behind it), answered
+    // to its caller.
+    const aloneOutside = (pending: Pending) =>
+      FiberSet.run(
+        fibers,
+        appends.alone(pending.append).pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => settle(pending, exit)),
+          Effect.onInterrupt(() => Deferred.interrupt(pending.outcome))
+        )
+      )
+
+    // What a batch falls back to when the server refused it as a whole (a
+    // deadlock with another transaction, a value one append carries that the
+    // server will not store, a read-only standby): nothing of it was
+    // committed, and each append gets the outcome it would have had alone.
+    const eachAlone = (batch: ReadonlyArray<Pending>) => Effect.forEach(batch, aloneOutside, { discard: true })
 
     const failed = (batch: ReadonlyArray<Pending>, cause: Cause.Cause<SqlError>) => {
       const error = Option.getOrUndefined(Cause.failureOption(cause))
@@ -128,8 +136,7 @@ export const make = (
         return error === undefined
           ? Deferred.failCause(pending.outcome, Cause.map(cause, SqlErrors.storeError(what)))
           // The connection was lost: the batch may have committed or not.
-          : Effect.flatMap(Effect.exit(SqlErrors.writeFailed(what)(error)), (exit) =>
-            settle(pending, exit))
+          : Effect.flatMap(Effect.exit(SqlErrors.writeFailed(what)(error)), (exit) => settle(pending, exit))
       }, { discard: true })
     }
 
@@ -152,17 +159,8 @@ export const make = (
               positions: (row.positions ?? "").split(",").map(BigInt)
             })
           } else if (row.rejection === "busy") {
-            // Made alone, on a connection of its own: it waits for the row
-            // there, while the next batch goes.
-            lookups.push(
-              appends.alone(pending.append).pipe(
-                Effect.exit,
-                Effect.flatMap((exit) =>
-                  settle(pending, exit)
-                ),
-                Effect.onInterrupt(() => Deferred.interrupt(pending.outcome))
-              )
-            )
+            // It waits for the row on a connection of its own, while the next batch goes.
+            yield* aloneOutside(pending)
           } else if (row.rejection === "stored_ids") {
             // Which append stored those ids, after the commit: only this one waits for it.
             lookups.push(
