@@ -111,7 +111,19 @@ export interface EventFilter {
  * @category models
  */
 export interface ReadAllOptions {
-  /** The first global position to return (inclusive, default the start). To resume after a checkpoint `c`, pass `c + 1n`. */
+  /**
+   * `"forward"` (default): oldest first. `"backward"`: newest first, from the
+   * last settled event down (the tail of the log), never above the settled
+   * horizon, so no older event can appear later below what was returned.
+   *
+   * @since 0.2.0
+   */
+  readonly direction?: "forward" | "backward" | undefined
+  /**
+   * The first global position to return (inclusive). Forward: default the start;
+   * to resume after a checkpoint `c`, pass `c + 1n`. Backward: default the last
+   * settled event; the events at `from` and below, newest first.
+   */
   readonly from?: bigint | undefined
   /** Return at most this many events. */
   readonly limit?: number | undefined

@@ -270,6 +270,87 @@ export const readAllCases = (backend: Backend): void => {
         expect(yield* store.headPosition).toBe(head)
       }))
 
+    test("readAll backward of an empty store is empty", () =>
+      Effect.gen(function*() {
+        expect(yield* readAll({ direction: "backward" })).toEqual([])
+        expect(yield* readAll({ direction: "backward", from: 5n, filter: { categories: ["Order"] } })).toEqual([])
+      }))
+
+    test("readAll backward returns the log newest first, the exact reverse of forward, in any page size", () =>
+      Effect.gen(function*() {
+        yield* given
+        const forward = yield* readAll()
+        const reversed = [...forward].reverse()
+        expect(yield* readAll({ direction: "backward" })).toEqual(reversed)
+        for (const batchSize of [1, 2, 3, 13]) {
+          expect(yield* readAll({ direction: "backward", batchSize })).toEqual(reversed)
+          expect(yield* readAll({ direction: "backward", batchSize, limit: 5 })).toEqual(reversed.slice(0, 5))
+        }
+      }))
+
+    test("readAll backward from a position starts at that position, inclusive, and goes down to the first event", () =>
+      Effect.gen(function*() {
+        const positions = yield* given
+        const reversed = [...expectedLog].reverse()
+        for (const index of [0, 1, 5, positions.length - 1]) {
+          const from = nth(positions, index)
+          const read = yield* readAll({ direction: "backward", from, batchSize: 2 })
+          expect(summary(read)).toEqual(reversed.slice(positions.length - 1 - index))
+          expect(read[0]?.position).toBe(from)
+        }
+        expect(yield* readAll({ direction: "backward", from: 0n })).toEqual([])
+        const last = nth(positions, positions.length - 1)
+        expect(summary(yield* readAll({ direction: "backward", from: last + 1000n }))).toEqual(reversed)
+        expect(summary(yield* readAll({ direction: "backward", from: nth(positions, 6), limit: 3 }))).toEqual(
+          reversed.slice(positions.length - 7, positions.length - 4)
+        )
+      }))
+
+    test("readAll backward applies the filters as forward does, past long runs of other events", () =>
+      Effect.gen(function*() {
+        yield* given
+        yield* append("Noise-1", Array.from({ length: 25 }, () => event("Noise")))
+        const all = yield* readAll()
+        for (
+          const filter of [
+            { eventTypes: ["ItemAdded"] },
+            { categories: ["Cart", "Orderly"] },
+            { streamIds: ["Order-1", "Cart-1"], eventTypes: ["ItemAdded"] },
+            { eventTypes: ["Unknown"] }
+          ]
+        ) {
+          const forward = yield* readAll({ filter })
+          expect(forward.length).toBeLessThan(all.length)
+          for (const batchSize of [1, 4]) {
+            expect(yield* readAll({ direction: "backward", batchSize, filter })).toEqual([...forward].reverse())
+          }
+        }
+      }))
+
+    test("readAll backward ends at the events settled when it started: events appended while it runs are not listed", () =>
+      Effect.gen(function*() {
+        yield* given
+        const before = yield* readAll({ direction: "backward" })
+        const seen = yield* collect(
+          Stream.flatMap(EventStore, (store) => store.readAll({ direction: "backward", batchSize: 2 })).pipe(
+            Stream.tap((e) => append(`Late-${e.streamVersion}-${e.eventId.slice(0, 8)}`, [event("Late")]))
+          )
+        )
+        expect(seen).toEqual(before)
+      }))
+
+    test("readAll with an unknown direction is InvalidInput", () =>
+      Effect.gen(function*() {
+        yield* given
+        const error = yield* Effect.flip(
+          Effect.flatMap(
+            EventStore,
+            (store) => collect(store.readAll({ direction: "sideways" as unknown as "forward" }))
+          )
+        )
+        expect(error._tag).toBe("InvalidInput")
+      }))
+
     test("readAll does not list the events of failed appends", () =>
       Effect.gen(function*() {
         yield* append("Order-1", [event("A")])

@@ -81,8 +81,12 @@ export interface StreamPageQuery {
 
 /** One page of the global log: positions in `[from, to]` that pass `filter`. */
 export interface LogPageQuery {
+  /** The lowest position of the range (inclusive). */
   readonly from: bigint
+  /** The highest position of the range (inclusive). */
   readonly to: bigint
+  /** Which end of the range the page starts at: `"backward"` is newest first. Default forward. */
+  readonly direction?: "forward" | "backward" | undefined
   readonly filter: ResolvedFilter
   readonly includeArchived: boolean
   readonly limit: number

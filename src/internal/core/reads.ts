@@ -95,10 +95,23 @@ export const readStream = (driver: EventStoreDriver) => {
 export const readAll =
   (driver: EventStoreDriver) => (options?: ReadAllOptions): Stream.Stream<RecordedEvent, InvalidInput | StoreError> =>
     Stream.unwrap(Effect.gen(function*() {
-      const { batchSize, filter, from, includeArchived, limit } = yield* Validation.readAllOptions(options)
+      const { batchSize, direction, filter, from, includeArchived, limit } = yield* Validation.readAllOptions(options)
       const horizon = yield* driver.settledHorizon
+      if (direction === "backward") {
+        // Down from the settled horizon only: above it an older event may still commit.
+        const top = from === undefined || from > horizon ? horizon : from
+        return paginate(
+          { cursor: top, remaining: limit },
+          ({ cursor }, size) =>
+            cursor < 1n
+              ? Effect.succeed([])
+              : driver.readLogPage({ from: 1n, to: cursor, direction, filter, includeArchived, limit: size }),
+          (last, state) => last.position <= 1n ? undefined : { ...state, cursor: last.position - 1n },
+          batchSize
+        )
+      }
       return paginate(
-        { cursor: from, remaining: limit },
+        { cursor: from ?? 0n, remaining: limit },
         ({ cursor }, size) => driver.readLogPage({ from: cursor, to: horizon, filter, includeArchived, limit: size }),
         (last, state) => last.position >= horizon ? undefined : { ...state, cursor: last.position + 1n },
         batchSize

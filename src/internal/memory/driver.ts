@@ -61,10 +61,16 @@ export const make: Effect.Effect<EventStoreDriver> = Effect.gen(function*() {
     Effect.map(current, (state) => {
       const matches = Validation.matches(query.filter)
       const page: Array<RecordedEvent> = []
+      const first = query.from <= 1n ? 0 : Number(query.from - 1n)
       const last = query.to < BigInt(state.size) ? Number(query.to) : state.size
-      for (let i = query.from <= 1n ? 0 : Number(query.from - 1n); i < last && page.length < query.limit; i++) {
+      const take = (i: number) => {
         const event = state.log[i] ?? (query.includeArchived ? state.archive[i] : undefined)
         if (event !== undefined && matches(event)) page.push(State.toRecordedEvent(event))
+      }
+      if (query.direction === "backward") {
+        for (let i = last - 1; i >= first && page.length < query.limit; i--) take(i)
+      } else {
+        for (let i = first; i < last && page.length < query.limit; i++) take(i)
       }
       return page
     })

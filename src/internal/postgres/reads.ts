@@ -49,7 +49,7 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
   const source = (includeArchived: boolean) => includeArchived ? tables.hotAndArchived : tables.events
   const state = streamState(sql, tables)
 
-  const readLogPage: EventStoreDriver["readLogPage"] = ({ filter, from, includeArchived, limit, to }) =>
+  const readLogPage: EventStoreDriver["readLogPage"] = ({ direction, filter, from, includeArchived, limit, to }) =>
     sql<EventRow>`SELECT ${tables.eventColumns} FROM ${source(includeArchived)} e
       WHERE ${
       sql.and([
@@ -60,7 +60,7 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
         ...(filter.streamIds ? [sql`e.stream_id IN ${sql.in(filter.streamIds)}`] : [])
       ])
     }
-      ORDER BY e.position LIMIT ${limit}`.pipe(
+      ORDER BY e.position ${sql.literal(direction === "backward" ? "DESC" : "ASC")} LIMIT ${limit}`.pipe(
       Effect.map((rows) => rows.map(toRecordedEvent)),
       Effect.catchTag("SqlError", storeError("Could not read the global log"))
     )

@@ -62,11 +62,14 @@ export const defaultSubscribeRetry: Schedule.Schedule<unknown> = Schedule.expone
 /**
  * Read options with their defaults resolved and checked.
  */
+const direction = (value: "forward" | "backward" | undefined) =>
+  value === undefined || value === "forward" || value === "backward"
+    ? Effect.succeed(value ?? "forward")
+    : Effect.fail(invalid("direction", `must be "forward" or "backward"`))
+
 export const readStreamOptions = (options: ReadStreamOptions | undefined) =>
   Effect.all({
-    direction: options?.direction === undefined || options.direction === "forward" || options.direction === "backward"
-      ? Effect.succeed(options?.direction ?? "forward")
-      : Effect.fail(invalid("direction", `must be "forward" or "backward"`)),
+    direction: direction(options?.direction),
     from: options?.from === undefined ? Effect.succeed(undefined) : nonNegativeInt("from", options.from),
     limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize)
@@ -74,7 +77,8 @@ export const readStreamOptions = (options: ReadStreamOptions | undefined) =>
 
 export const readAllOptions = (options: ReadAllOptions | undefined) =>
   Effect.all({
-    from: options?.from === undefined ? Effect.succeed(0n) : position("from", options.from),
+    direction: direction(options?.direction),
+    from: options?.from === undefined ? Effect.succeed(undefined) : position("from", options.from),
     limit: positiveInt("limit", options?.limit, Number.MAX_SAFE_INTEGER),
     batchSize: positiveInt("batchSize", options?.batchSize, defaultBatchSize, maxBatchSize),
     filter: eventFilter(options?.filter),
