@@ -104,6 +104,21 @@ export interface EventFilter {
   readonly categories?: ReadonlyArray<string> | undefined
   /** Only events of these streams. */
   readonly streamIds?: ReadonlyArray<string> | undefined
+  /**
+   * Only events whose type starts with one of these prefixes (`"Order"` matches
+   * `OrderPlaced` and `OrderShipped`). Compared character for character: no
+   * wildcards, `%` and `_` are plain characters.
+   *
+   * @since 0.2.0
+   */
+  readonly eventTypePrefixes?: ReadonlyArray<string> | undefined
+  /**
+   * Only events of streams whose id starts with one of these prefixes
+   * (`"Order-2026"` matches `Order-2026-11-01`); no wildcards.
+   *
+   * @since 0.2.0
+   */
+  readonly streamIdPrefixes?: ReadonlyArray<string> | undefined
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { describe, expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import type { EventData } from "../../src/EventData.js"
 import { EventStore } from "../../src/EventStore.js"
@@ -350,6 +351,75 @@ export const readAllCases = (backend: Backend): void => {
         )
         expect(error._tag).toBe("InvalidInput")
       }))
+
+    test("readAll filtered by event type prefixes returns the events whose type starts with one of them", () =>
+      Effect.gen(function*() {
+        yield* given
+        const order = yield* readAll({ filter: { eventTypePrefixes: ["Order"] } })
+        expect(summary(order)).toEqual(expectedLog.filter((e) => e.eventType.startsWith("Order")))
+        const two = yield* readAll({ batchSize: 1, filter: { eventTypePrefixes: ["OrderS", "ItemR"] } })
+        expect(summary(two)).toEqual(
+          expectedLog.filter((e) => e.eventType === "OrderShipped" || e.eventType === "ItemRemoved")
+        )
+        expect(yield* readAll({ filter: { eventTypePrefixes: ["order", "Placed"] } })).toEqual([])
+        const combined = yield* readAll({ filter: { eventTypePrefixes: ["Item"], categories: ["Cart"] } })
+        expect(summary(combined)).toEqual(
+          expectedLog.filter((e) => e.eventType.startsWith("Item") && categoryOf[e.streamId] === "Cart")
+        )
+      }))
+
+    test("readAll filtered by stream id prefixes: a plain character match, no wildcards, any script", () =>
+      Effect.gen(function*() {
+        yield* given
+        for (const streamId of ["50%-1", "50x-1", "a_b-1", "aXb-1", "Ünï-1", "Ün-1", "日本-1"]) {
+          yield* append(streamId, [event("Thing")])
+        }
+        const ids = (filter: { readonly streamIdPrefixes: ReadonlyArray<string> }) =>
+          Effect.map(readAll({ filter }), (all) => all.map((e) => e.streamId))
+        expect(yield* ids({ streamIdPrefixes: ["Order-"] })).toEqual(
+          expectedLog.filter((e) => e.streamId.startsWith("Order-")).map((e) => e.streamId)
+        )
+        expect(yield* ids({ streamIdPrefixes: ["50%"] })).toEqual(["50%-1"])
+        expect(yield* ids({ streamIdPrefixes: ["a_b"] })).toEqual(["a_b-1"])
+        expect(yield* ids({ streamIdPrefixes: ["%"] })).toEqual([])
+        expect(yield* ids({ streamIdPrefixes: ["_"] })).toEqual([])
+        expect(yield* ids({ streamIdPrefixes: ["Ünï"] })).toEqual(["Ünï-1"])
+        expect(yield* ids({ streamIdPrefixes: ["Ün"] })).toEqual(["Ünï-1", "Ün-1"])
+        expect(yield* ids({ streamIdPrefixes: ["ün", "日"] })).toEqual(["日本-1"])
+        expect(yield* ids({ streamIdPrefixes: ["Cart-1", "order"] })).toEqual(
+          expectedLog.filter((e) => e.streamId === "Cart-1" || e.streamId === "order-3").map((e) => e.streamId)
+        )
+      }))
+
+    test("a subscription filtered by prefixes delivers only matching events, also those appended after it started", () =>
+      Effect.gen(function*() {
+        yield* given
+        const wanted = expectedLog.filter((e) => e.eventType.startsWith("Item") && e.streamId.startsWith("Cart"))
+        const store = yield* EventStore
+        const fiber = yield* store.subscribe({ filter: { eventTypePrefixes: ["Item"], streamIdPrefixes: ["Cart"] } })
+          .pipe(Stream.take(wanted.length + 1), Stream.runCollect, Effect.fork)
+        yield* append("Order-9", [event("ItemAdded")])
+        yield* append("Cart-9", [event("CartEmptied"), event("ItemAdded")])
+        const seen = Array.from(yield* Fiber.join(fiber))
+        expect(summary(seen).slice(0, wanted.length)).toEqual(wanted)
+        expect(seen.map((e) => [e.streamId, e.eventType]).at(-1)).toEqual(["Cart-9", "ItemAdded"])
+      }))
+
+    for (
+      const [field, filter] of [
+        ["filter.eventTypePrefixes", { eventTypePrefixes: [] }],
+        ["filter.eventTypePrefixes", { eventTypePrefixes: [""] }],
+        ["filter.streamIdPrefixes", { streamIdPrefixes: ["a\u0000"] }],
+        ["filter.streamIdPrefixes", { streamIdPrefixes: "Order" as unknown as ReadonlyArray<string> }]
+      ] as const
+    ) {
+      test(`readAll with a bad prefix filter ${JSON.stringify(filter)} is InvalidInput on ${field}`, () =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(readAll({ filter }))
+          expect(error._tag).toBe("InvalidInput")
+          if (error._tag === "InvalidInput") expect(error.field).toBe(field)
+        }))
+    }
 
     test("readAll does not list the events of failed appends", () =>
       Effect.gen(function*() {

@@ -4,11 +4,13 @@
  * global log and of the streams.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { StoreError } from "../../Errors.js"
 import type { StreamInfo } from "../../RecordedEvent.js"
 import type { EventStoreDriver, LogRun, LogRunQuery, StreamState } from "../core/driver.js"
+import * as Validation from "../validation/index.js"
 import { notReadCommitted } from "./globalOrder.js"
 import { storeError } from "./sqlErrors.js"
 import * as Standby from "./standby.js"
@@ -49,6 +51,9 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
   const source = (includeArchived: boolean) => includeArchived ? tables.hotAndArchived : tables.events
   const state = streamState(sql, tables)
 
+  const startsWithAny = (column: Statement.Fragment, prefixes: ReadonlyArray<string>) =>
+    sql`(${sql.or(prefixes.map((prefix) => sql`starts_with(${column}, ${prefix})`))})`
+
   const readLogPage: EventStoreDriver["readLogPage"] = ({ direction, filter, from, includeArchived, limit, to }) =>
     sql<EventRow>`SELECT ${tables.eventColumns} FROM ${source(includeArchived)} e
       WHERE ${
@@ -57,7 +62,10 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
         sql`e.position <= ${to.toString()}`,
         ...(filter.eventTypes ? [sql`e.event_type IN ${sql.in(filter.eventTypes)}`] : []),
         ...(filter.categories ? [sql`e.category IN ${sql.in(filter.categories)}`] : []),
-        ...(filter.streamIds ? [sql`e.stream_id IN ${sql.in(filter.streamIds)}`] : [])
+        ...(filter.streamIds ? [sql`e.stream_id IN ${sql.in(filter.streamIds)}`] : []),
+        // starts_with compares characters exactly, whatever the collation, and knows no wildcards.
+        ...(filter.eventTypePrefixes ? [startsWithAny(sql`e.event_type`, filter.eventTypePrefixes)] : []),
+        ...(filter.streamIdPrefixes ? [startsWithAny(sql`e.stream_id`, filter.streamIdPrefixes)] : [])
       ])
     }
       ORDER BY e.position ${sql.literal(direction === "backward" ? "DESC" : "ASC")} LIMIT ${limit}`.pipe(
@@ -131,8 +139,7 @@ export const make = (sql: SqlClient.SqlClient, tables: Tables) => {
     readLogRun: (query) => {
       const table = source(query.includeArchived)
       const from = query.from.toString()
-      const { categories, eventTypes, streamIds } = query.filter
-      const unfiltered = eventTypes === undefined && categories === undefined && streamIds === undefined
+      const unfiltered = Validation.isUnfiltered(query.filter)
       // What the look saw: the last position drawn, and how many rows from `from` on have no hole.
       const seen = (rows: ReadonlyArray<Drawn & { readonly position: string | null }>) => {
         const [first] = rows

@@ -14,13 +14,22 @@ export interface ResolvedFilter {
   readonly eventTypes: ReadonlyArray<string> | undefined
   readonly categories: ReadonlyArray<string> | undefined
   readonly streamIds: ReadonlyArray<string> | undefined
+  readonly eventTypePrefixes: ReadonlyArray<string> | undefined
+  readonly streamIdPrefixes: ReadonlyArray<string> | undefined
 }
+
+/** Whether a filter lets every event through. */
+export const isUnfiltered = (filter: ResolvedFilter): boolean =>
+  filter.eventTypes === undefined && filter.categories === undefined && filter.streamIds === undefined &&
+  filter.eventTypePrefixes === undefined && filter.streamIdPrefixes === undefined
 
 export const eventFilter = (filter: EventFilter | undefined): Effect.Effect<ResolvedFilter, InvalidInput> =>
   Effect.all({
     eventTypes: names("filter.eventTypes", filter?.eventTypes),
     categories: names("filter.categories", filter?.categories),
-    streamIds: names("filter.streamIds", filter?.streamIds)
+    streamIds: names("filter.streamIds", filter?.streamIds),
+    eventTypePrefixes: names("filter.eventTypePrefixes", filter?.eventTypePrefixes),
+    streamIdPrefixes: names("filter.streamIdPrefixes", filter?.streamIdPrefixes)
   })
 
 /**
@@ -30,8 +39,12 @@ export const matches = (filter: ResolvedFilter) => {
   const types = filter.eventTypes && new Set(filter.eventTypes)
   const categories = filter.categories && new Set(filter.categories)
   const streams = filter.streamIds && new Set(filter.streamIds)
+  const typePrefixes = filter.eventTypePrefixes
+  const streamPrefixes = filter.streamIdPrefixes
   return (event: { readonly eventType: string; readonly streamId: string }): boolean =>
     (types === undefined || types.has(event.eventType)) &&
     (categories === undefined || categories.has(StreamId.category(event.streamId))) &&
-    (streams === undefined || streams.has(event.streamId))
+    (streams === undefined || streams.has(event.streamId)) &&
+    (typePrefixes === undefined || typePrefixes.some((prefix) => event.eventType.startsWith(prefix))) &&
+    (streamPrefixes === undefined || streamPrefixes.some((prefix) => event.streamId.startsWith(prefix)))
 }
