@@ -223,6 +223,15 @@ export interface StreamMetadata {
 }
 
 /**
+ * A `maxAge` with its unit: a `Duration`, a string such as `"2 seconds"`, or a
+ * `[seconds, nanos]` pair. Effect's `DurationInput` without its bare numbers.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MaxAgeInput = Exclude<Duration.DurationInput, number | bigint>
+
+/**
  * What `setStreamMetadata` writes. It replaces the stream's metadata as a
  * whole: a setting left out is removed.
  *
@@ -232,8 +241,13 @@ export interface StreamMetadata {
 export interface StreamMetadataInput {
   /** A positive integer. */
   readonly maxCount?: number | undefined
-  /** A positive, whole number of milliseconds. */
-  readonly maxAge?: Duration.DurationInput | undefined
+  /**
+   * A positive duration in whole milliseconds, written with its unit:
+   * `"2 seconds"`, `"30 days"`, `Duration.hours(6)`. A bare number is refused
+   * (`InvalidInput`): it would be milliseconds to Effect and seconds to
+   * KurrentDB's `$maxAge`, and the wrong guess hides a stream's events.
+   */
+  readonly maxAge?: MaxAgeInput | undefined
   /** A non-negative integer: events at lower versions are hidden. */
   readonly truncateBefore?: number | undefined
   /** A JSON object of your own keys. */

@@ -132,7 +132,7 @@ for (const backend of backends("aggregate_lifecycle")) {
           const tallies = yield* CommandHandler.make(snapshotting(undefined), { retry: Schedule.stop })
           const streamId = uniqueStream("Tally")
           yield* tallies.handle(streamId, { _tag: "AddMany", amounts: [1, 2, 3] }, { snapshot: true })
-          yield* store.setStreamMetadata(streamId, { maxAge: 1 })
+          yield* store.setStreamMetadata(streamId, { maxAge: "1 millis" })
           // Wait (bounded) until the events are older than a millisecond.
           yield* collect(store.readStream(streamId)).pipe(
             Effect.filterOrFail((events) => events.length === 0),

@@ -96,8 +96,10 @@ const invalidMetadata: ReadonlyArray<InvalidMetadataCase> = [
   { name: "truncateBefore -1", metadata: { truncateBefore: -1 }, field: "metadata.truncateBefore" },
   { name: "truncateBefore 2.5", metadata: { truncateBefore: 2.5 }, field: "metadata.truncateBefore" },
   { name: "truncateBefore Infinity", metadata: { truncateBefore: Infinity }, field: "metadata.truncateBefore" },
-  { name: "maxAge 0", metadata: { maxAge: 0 }, field: "metadata.maxAge" },
-  { name: "maxAge -5 seconds", metadata: { maxAge: -5000 }, field: "metadata.maxAge" },
+  { name: "maxAge 0", metadata: { maxAge: "0 millis" }, field: "metadata.maxAge" },
+  { name: "maxAge -5 seconds", metadata: { maxAge: "-5 seconds" }, field: "metadata.maxAge" },
+  { name: "maxAge as a bare number (ms or s?)", metadata: { maxAge: 2 }, field: "metadata.maxAge" },
+  { name: "maxAge as a bare bigint", metadata: { maxAge: 2000n }, field: "metadata.maxAge" },
   { name: "maxAge of 1.5 milliseconds", metadata: { maxAge: Duration.micros(1500n) }, field: "metadata.maxAge" },
   { name: "maxAge infinity", metadata: { maxAge: Duration.infinity }, field: "metadata.maxAge" },
   { name: "maxAge that is not a duration", metadata: { maxAge: "a while" }, field: "metadata.maxAge" },
@@ -175,9 +177,16 @@ export const lifecycleCases = (backend: Backend): void => {
         expect(metadata.createdAt).toBeInstanceOf(Date)
       }))
 
-    test("maxAge is accepted as any DurationInput and given back in whole milliseconds", () =>
+    test("maxAge is accepted as any DurationInput with a unit and given back in whole milliseconds", () =>
       Effect.gen(function*() {
-        for (const [input, millis] of [[1500, 1500], ["3 seconds", 3000], [Duration.minutes(2), 120_000]] as const) {
+        for (
+          const [input, millis] of [
+            ["1500 millis", 1500],
+            ["3 seconds", 3000],
+            [Duration.minutes(2), 120_000],
+            [[2, 500_000_000], 2500]
+          ] as const
+        ) {
           yield* setStreamMetadata("Order-1", { maxAge: input })
           const metadata = yield* getStreamMetadata("Order-1")
           expect(metadata.maxAge && Duration.toMillis(metadata.maxAge)).toBe(millis)

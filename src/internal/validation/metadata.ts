@@ -63,6 +63,15 @@ export const prepareMetadata = (
       return Effect.fail(invalid("metadata.truncateBefore", "must be a non-negative integer"))
     }
     let maxAgeMillis: number | null = null
+    if (typeof maxAge === "number" || typeof maxAge === "bigint") {
+      return Effect.fail(
+        invalid(
+          "metadata.maxAge",
+          `must name its unit, e.g. "${maxAge} seconds" or Duration.seconds(${maxAge}): a bare number is milliseconds ` +
+            "in Effect but seconds in KurrentDB"
+        )
+      )
+    }
     if (maxAge !== undefined) {
       const millis = Option.map(Duration.decodeUnknown(maxAge), Duration.toMillis)
       if (Option.isNone(millis) || !Number.isSafeInteger(millis.value) || millis.value < 1) {
