@@ -223,6 +223,19 @@ export interface StreamMetadata {
 }
 
 /**
+ * What `subscribeWithCheckpoints` delivers: an event, or a checkpoint. A
+ * `Checkpoint` at `position` means that every event at or below `position`
+ * that passes the filter has been delivered before it: resume with
+ * `from: position + 1n` and nothing is missed.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type SubscriptionItem =
+  | { readonly _tag: "Event"; readonly event: RecordedEvent }
+  | { readonly _tag: "Checkpoint"; readonly position: bigint }
+
+/**
  * A `maxAge` with its unit: a `Duration`, a string such as `"2 seconds"`, or a
  * `[seconds, nanos]` pair. Effect's `DurationInput` without its bare numbers.
  *
@@ -385,6 +398,19 @@ export interface EventStore {
    * `StoreError` only once that schedule gives up.
    */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, InvalidInput | StoreError>
+  /**
+   * `subscribe`, with progress: the same events in the same order, each as an
+   * `Event` item, and `Checkpoint` items that say how far the subscription has
+   * looked. A filtered subscription over a log where nothing matches learns no
+   * position from events; the checkpoints give it one to save, so that it
+   * resumes near the head (as KurrentDB's `checkpointReached`). At most one
+   * checkpoint per read, only when it reaches past the last event delivered.
+   *
+   * @since 0.2.0
+   */
+  readonly subscribeWithCheckpoints: (
+    options?: SubscribeOptions
+  ) => Stream.Stream<SubscriptionItem, InvalidInput | StoreError>
   /**
    * The position of the last event every reader can see now (0 for an empty
    * log): what `readAll` would read up to if it started now.

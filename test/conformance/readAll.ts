@@ -405,6 +405,41 @@ export const readAllCases = (backend: Backend): void => {
         expect(seen.map((e) => [e.streamId, e.eventType]).at(-1)).toEqual(["Cart-9", "ItemAdded"])
       }))
 
+    test("subscribeWithCheckpoints delivers subscribe's events in order and checkpoints past what matches nothing", () =>
+      Effect.gen(function*() {
+        yield* given
+        yield* append("Noise-1", Array.from({ length: 25 }, () => event("Noise")))
+        const store = yield* EventStore
+        const head = yield* store.headPosition
+        const filter = { categories: ["Cart"] }
+        const items = yield* store.subscribeWithCheckpoints({ batchSize: 4, filter }).pipe(
+          Stream.takeUntil((item) => item._tag === "Checkpoint" && item.position >= head),
+          Stream.runCollect,
+          Effect.map((chunk) => Array.from(chunk))
+        )
+        const events = items.flatMap((item) => item._tag === "Event" ? [item.event] : [])
+        expect(events).toEqual(yield* readAll({ filter }))
+        // Events and checkpoints in one increasing order: a checkpoint never
+        // claims a position an event after it still has.
+        let told = 0n
+        for (const item of items) {
+          const position = item._tag === "Event" ? item.event.position : item.position
+          expect(position > told).toBe(true)
+          told = position
+        }
+        expect(items.at(-1)).toEqual({ _tag: "Checkpoint", position: head })
+        const resumed = yield* store.subscribeWithCheckpoints({ from: head + 1n, filter }).pipe(
+          Stream.filter((item) => item._tag === "Event"),
+          Stream.take(1),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* append("Noise-2", [event("Noise")])
+        yield* append("Cart-7", [event("ItemAdded")])
+        const [next] = Array.from(yield* Fiber.join(resumed))
+        expect(next?._tag === "Event" && next.event.streamId).toBe("Cart-7")
+      }))
+
     for (
       const [field, filter] of [
         ["filter.eventTypePrefixes", { eventTypePrefixes: [] }],

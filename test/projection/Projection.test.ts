@@ -42,6 +42,43 @@ const allEvents = Effect.flatMap(EventStore, (store) => Stream.runCollect(store.
   Effect.map((chunk) => Array.from(chunk))
 )
 
+// A projection whose filter matches almost nothing: its checkpoint moves past
+// the events it does not take, so a restart resumes near the head, and it
+// still applies every event it takes exactly once.
+const selectiveProjection = Effect.gen(function*() {
+  const store = yield* EventStore
+  const checkpoints = yield* CheckpointStore
+  const name = `selective-${Date.now()}`
+  const applied = yield* Ref.make<ReadonlyArray<bigint>>([])
+  const projection = Projection.make({
+    name,
+    batchSize: 10,
+    filter: { eventTypes: ["Rare"] },
+    handle: (event) => Ref.update(applied, (all) => [...all, event.position])
+  })
+  const saved = Effect.map(checkpoints.load(name), (position) => Option.getOrElse(position, () => 0n))
+  const first = yield* store.append("Rare-1", [{ eventType: "Rare", data: {} }])
+  yield* appendMany(120)
+  const head = yield* store.headPosition
+  yield* Effect.scoped(Effect.gen(function*() {
+    const runner = yield* Projection.start(projection)
+    yield* waitUntil(Effect.map(saved, (position) => position === head), "the checkpoint at the head")
+    yield* waitUntil(
+      Effect.map(runner.status, (status) => status.position === head && status.lag.positions === 0n),
+      "the status at the head"
+    )
+  }))
+  expect(yield* Ref.get(applied)).toEqual(first.positions)
+  // Restarted, it goes on from the head: Rare-1 is not applied again.
+  const second = yield* store.append("Rare-2", [{ eventType: "Rare", data: {} }])
+  yield* Effect.scoped(Effect.gen(function*() {
+    yield* Projection.start(projection)
+    yield* waitUntil(Effect.map(Ref.get(applied), (all) => all.length >= 2), "Rare-2 applied")
+    yield* waitUntil(Effect.map(saved, (position) => position === second.positions[0]), "the checkpoint at Rare-2")
+  }))
+  expect(yield* Ref.get(applied)).toEqual([...first.positions, ...second.positions])
+})
+
 describe("projections in memory", () => {
   const layer = () => MemoryEventStore.layerAll()
 
@@ -71,6 +108,9 @@ describe("projections in memory", () => {
         lag: { positions: 0n, millis: 0 }
       })
     }).pipe(Effect.scoped, Effect.provide(layer())))
+
+  it.live("a selective projection moves its checkpoint past events it does not take, and resumes from there", () =>
+    selectiveProjection.pipe(Effect.provide(layer())))
 
   it.live("a projection leaves archived streams out, unless it includes archived events", () =>
     Effect.gen(function*() {
@@ -314,6 +354,9 @@ for (const backend of sqlBackends) {
         expect(resumed).toEqual(inOneGo)
         expect(resumed.total).toBe(expectedTotal)
       }).pipe(Effect.provide(backend.layer())))
+
+    it.live("a selective projection moves its checkpoint past events it does not take, in its transaction, and resumes from there", () =>
+      selectiveProjection.pipe(Effect.provide(backend.layer())))
 
     it.live("a failing handler rolls back its whole batch: what it wrote before failing is not kept", () =>
       Effect.gen(function*() {

@@ -10,7 +10,7 @@ import * as Append from "./append.js"
 import type { EventStoreDriver } from "./driver.js"
 import * as Lifecycle from "./lifecycle.js"
 import * as Reads from "./reads.js"
-import { subscribe } from "./subscribe.js"
+import { subscribe, subscribeWithCheckpoints } from "./subscribe.js"
 
 export interface CoreOptions {
   readonly limits: Validation.Limits
@@ -22,6 +22,7 @@ export const make = (driver: EventStoreDriver, options: CoreOptions): EventStore
   viewStream: Reads.viewStream(driver),
   readAll: Reads.readAll(driver),
   subscribe: subscribe(driver),
+  subscribeWithCheckpoints: subscribeWithCheckpoints(driver),
   headPosition: driver.settledHorizon,
   streamVersion: Reads.streamVersion(driver),
   listStreams: Reads.listStreams(driver),

@@ -71,6 +71,29 @@ export const apply = <E, R, T extends string>(
     )
 }
 
+/**
+ * Moves the checkpoint past a range of the log with no event for the
+ * projection: the same compare-and-set as after a batch, under the same lock
+ * and checks when exactly once, with no handler and no writes.
+ */
+export const advance = <E, R, T extends string>(
+  job: Job<E, R, T>,
+  target: Target<T>,
+  previous: bigint,
+  position: bigint
+): Effect.Effect<bigint, BatchError> => {
+  if (position <= previous) return Effect.succeed(previous)
+  const saved = save(job, target, previous, position)
+  return Effect.as(
+    job.exactlyOnce
+      ? job.checkpoints.transaction(
+        job.checkpoints.lock(target.checkpoint, previous).pipe(Effect.zipRight(target.before), Effect.zipRight(saved))
+      )
+      : saved,
+    position
+  )
+}
+
 /** Moves the checkpoint from `previous` to `last` by compare-and-set, and runs the target's check after a batch. */
 const save = <E, R, T extends string>(job: Job<E, R, T>, target: Target<T>, previous: bigint, last: bigint) =>
   Effect.zipRight(job.checkpoints.save(target.checkpoint, last, { expected: previous }), target.after(last))
