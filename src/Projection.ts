@@ -7,6 +7,7 @@
 import * as Arr from "effect/Array"
 import type * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
@@ -20,6 +21,7 @@ import * as EventRegistry from "./events/EventRegistry.js"
 import type * as EventType from "./events/EventType.js"
 import type { EventFilter, EventStore } from "./EventStore.js"
 import { Generations } from "./Generations.js"
+import * as AwaitPosition from "./internal/projection/awaitPosition.js"
 import * as Failures from "./internal/projection/failures.js"
 import * as Runner from "./internal/projection/runner.js"
 import * as Status from "./internal/projection/status.js"
@@ -292,6 +294,26 @@ export class ProjectionNotStopped extends Schema.TaggedError<ProjectionNotStoppe
 }
 
 /**
+ * `awaitPosition` gave up: the projection had not passed the position within
+ * the timeout. `reached` is the checkpoint it had when the wait ended.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ProjectionWaitTimeout extends Schema.TaggedError<ProjectionWaitTimeout>()("ProjectionWaitTimeout", {
+  projection: Schema.String,
+  position: Schema.BigIntFromSelf,
+  reached: Schema.BigIntFromSelf,
+  timeout: Schema.DurationFromSelf
+}) {
+  override get message(): string {
+    return `Projection "${this.projection}" had not reached position ${this.position} after ${
+      Duration.format(this.timeout)
+    } (it is at ${this.reached})`
+  }
+}
+
+/**
  * What ends a runner: a handler that kept failing (`ProjectionFailed`; the
  * runner waits for the event to be skipped or parked), invalid options
  * (`InvalidInput`), or a runner lock that cannot work where it runs
@@ -468,6 +490,49 @@ export const status = <E, R, T extends string>(
   projection: Projection<E, R, T>
 ): Effect.Effect<ProjectionStatus, InvalidInput | StoreError, EventStore | CheckpointStore | TablesRequirement<T>> =>
   Status.statusOf(projection, Option.none())
+
+/**
+ * Waits until `projection` has applied everything it takes up to `position`
+ * of the log: read your own writes on an eventually consistent read model.
+ * Pass the position an append returned (`AppendResult.positions`, the last
+ * one), then query the read model. A filtered projection has passed a
+ * position once nothing for it lies between its checkpoint and that position.
+ * Works from any process with the projection's stores (it polls the
+ * checkpoint: soon at first, then every 100 ms); fails with
+ * `ProjectionWaitTimeout` after `timeout` (default 5 seconds). A projection
+ * with tables needs `Generations`, to follow the generation readers see.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { EventStore, Projection } from "effect-event-store"
+ * import { MemoryEventStore } from "effect-event-store/memory"
+ *
+ * const counted = Projection.make({ name: "counted", handle: () => Effect.void })
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Projection.start(counted)
+ *   const store = yield* EventStore.EventStore
+ *   const { positions } = yield* store.append("Order-1", [{ eventType: "OrderPlaced", data: {} }])
+ *   yield* Projection.awaitPosition(counted, positions[positions.length - 1] ?? 0n, { timeout: "30 seconds" })
+ *   return (yield* Projection.status(counted)).position
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(MemoryEventStore.layerAll()))).then((position) =>
+ *   assert.strictEqual(position, 1n)
+ * )
+ *
+ * @since 0.2.0
+ * @category status
+ */
+export const awaitPosition = <E, R, T extends string>(
+  projection: Projection<E, R, T>,
+  position: bigint,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<
+  void,
+  ProjectionWaitTimeout | InvalidInput | StoreError,
+  EventStore | CheckpointStore | TablesRequirement<T>
+> => AwaitPosition.awaitPosition(projection, position, options)
 
 /**
  * Asks for a rebuild of a projection with tables: the active runner builds a
