@@ -71,7 +71,13 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { ConcurrencyError, EventDecodeError, InvalidInput, StoreError, StreamDeleted } from "../Errors.js"
+import {
+  ConcurrencyError,
+  type EventDecodeError,
+  InvalidInput,
+  type StoreError,
+  type StreamDeleted
+} from "../Errors.js"
 import type { EventMetadata } from "../EventData.js"
 import type * as EventType from "../events/EventType.js"
 import * as TypedEventStore from "../events/TypedEventStore.js"
@@ -125,6 +131,17 @@ export interface HandleOptions extends Correlation.Correlation {
   readonly metadata?: EventMetadata | undefined
   /** Save a snapshot after this command, whatever the policy (needs `snapshot` options on the aggregate). */
   readonly snapshot?: boolean | undefined
+  /**
+   * The stream version the caller decided on (an HTTP `If-Match`, a form's
+   * hidden field; 0: the stream must not exist yet). When the stream is at
+   * another version, or moves before the append, the command fails with
+   * `ConcurrencyError` (expected: this version, actual: the stream's) and is
+   * not retried: the caller's view is stale, and only the caller can decide
+   * again. Correlation, metadata and the snapshot policy apply as usual.
+   *
+   * @since 0.2.0
+   */
+  readonly expectedVersion?: number | undefined
 }
 
 /**
@@ -283,6 +300,14 @@ export const make: {
     ) =>
       Effect.gen(function*() {
         const loaded = yield* loadFolded(streamId)
+        const expected = handleOptions?.expectedVersion
+        if (expected !== undefined && expected !== loaded.version) {
+          return yield* new ConcurrencyError({
+            streamId,
+            expected: expected === 0 ? "no_stream" : expected,
+            actual: loaded.version
+          })
+        }
         const events = yield* aggregate.decide(command, loaded.state)
         const state = Aggregate.fold(aggregate, events, loaded.state)
         if (events.length === 0) {
@@ -310,6 +335,10 @@ export const make: {
             `Aggregate "${aggregate.name}" has no snapshot options, so it cannot save a snapshot on demand`
           )
         }
+        const expected = handleOptions?.expectedVersion
+        if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) {
+          return yield* new InvalidInput({ field: "expectedVersion", reason: "must be a non-negative integer" })
+        }
         const correlation = Correlation.merge(yield* Correlation.current, handleOptions ?? {})
         // Only conflicts are retried: every other failure leaves the retry loop as a value.
         const { handled, loaded } = yield* attempt(streamId, command, handleOptions, correlation).pipe(
@@ -317,7 +346,8 @@ export const make: {
           Effect.catchAll((error) =>
             isConcurrencyError(error) ? Effect.fail(error) : Effect.succeed(Either.left(error))
           ),
-          Effect.retry(retry),
+          // A caller's own expected version is not retried: a conflict is its answer.
+          Effect.retry(expected === undefined ? retry : Schedule.stop),
           Effect.flatten
         )
         const due = handleOptions?.snapshot === true ||

@@ -245,6 +245,53 @@ for (const backend of backends("handler")) {
           expect((yield* fullReplay(streamId)).version).toBe(1)
         }))
 
+      it.effect("a caller's expected version: met, the command lands with correlation; stale, ConcurrencyError at once", () =>
+        Effect.gen(function*() {
+          const gate = yield* makeGate(1)
+          const tallies = yield* CommandHandler.make(GatedTally)
+          const streamId = uniqueStream("Tally")
+          const created = yield* tallies.handle(streamId, add(1), { expectedVersion: 0, correlationId: "form-1" })
+            .pipe(Effect.provide(gate.layer))
+          expect(created.version).toBe(1)
+          const next = yield* tallies.handle(streamId, add(2), { expectedVersion: 1 }).pipe(Effect.provide(gate.layer))
+          expect(next.version).toBe(2)
+          const calls = yield* Ref.get(gate.calls)
+          // A stale version: not decided, not retried, nothing stored.
+          const stale = yield* Effect.flip(
+            tallies.handle(streamId, add(3), { expectedVersion: 1 }).pipe(Effect.provide(gate.layer))
+          )
+          expect(stale).toMatchObject({ _tag: "ConcurrencyError", streamId, expected: 1, actual: 2 })
+          const exists = yield* Effect.flip(
+            tallies.handle(streamId, add(3), { expectedVersion: 0 }).pipe(Effect.provide(gate.layer))
+          )
+          expect(exists).toMatchObject({ _tag: "ConcurrencyError", expected: "no_stream", actual: 2 })
+          expect(yield* Ref.get(gate.calls)).toBe(calls)
+          const events = yield* collect((yield* EventStore).readStream(streamId))
+          expect(events.map((event) => event.metadata)).toEqual([{ correlationId: "form-1" }, {}])
+          const bad = yield* Effect.flip(
+            tallies.handle(streamId, add(3), { expectedVersion: -1 }).pipe(Effect.provide(gate.layer))
+          )
+          expect(bad).toMatchObject({ _tag: "InvalidInput", field: "expectedVersion" })
+        }))
+
+      it.effect("with a caller's expected version, the loser of a race is not retried: it gets the ConcurrencyError", () =>
+        Effect.gen(function*() {
+          const gate = yield* makeGate(2)
+          const tallies = yield* CommandHandler.make(GatedTally)
+          const streamId = uniqueStream("Tally")
+          const [a, b] = yield* Effect.all([
+            Effect.exit(tallies.handle(streamId, add(1), { expectedVersion: 0 })),
+            Effect.exit(tallies.handle(streamId, add(2), { expectedVersion: 0 }))
+          ], { concurrency: "unbounded" }).pipe(Effect.provide(gate.layer))
+          const failures = [a, b].flatMap((exit) =>
+            Exit.isFailure(exit) ? Option.toArray(Cause.failureOption(exit.cause)) : []
+          )
+          expect(failures).toHaveLength(1)
+          expect(failures[0]).toMatchObject({ _tag: "ConcurrencyError", streamId, expected: "no_stream", actual: 1 })
+          expect(yield* Ref.get(gate.calls)).toBe(2)
+          expect((yield* fullReplay(streamId)).version).toBe(1)
+        }))
+
       it.effect("saves a snapshot whenever a command leaves the stream `every` events past the last one", () =>
         Effect.gen(function*() {
           const tallies = yield* CommandHandler.make(snapshotting(3))
